@@ -1,0 +1,78 @@
+"""The Quart application: blueprints, error handlers, request ids and the serving lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from quart import Quart, Response
+from werkzeug.exceptions import HTTPException
+
+from modelmux.errors import RequestError
+from modelmux.plan.models import Plan
+from modelmux.runtime.holder import PlanHolder
+from modelmux.runtime.http.openai_routes import openai_routes
+from modelmux.runtime.http.ops_routes import ops_routes
+from modelmux.runtime.http.responses import error_response, plain_error, request_id
+from modelmux.runtime.services import Services
+
+log = logging.getLogger("modelmux.server")
+
+UNROUTED_HEADERS = {"X-ModelMux-Provider": "", "X-ModelMux-Route": "", "X-ModelMux-Attempts": "0"}
+
+
+def create_app(
+    plan: Plan | None,
+    *,
+    source: str | None = None,
+    public: dict[str, object] | None = None,
+    services: Services | None = None,
+) -> Quart:
+    app = Quart("modelmux")
+    svc = services or Services(PlanHolder(None, source))
+    if plan is not None:
+        svc.install(plan, public or {})
+    svc.started_at = time.time()
+    app.config["MODELMUX_SERVICES"] = svc
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = plan.server.request_timeout if plan else 600
+    app.config["MAX_CONTENT_LENGTH"] = None
+    app.register_blueprint(openai_routes)
+    app.register_blueprint(ops_routes)
+    _install_handlers(app)
+
+    @app.after_serving
+    async def close_clients() -> None:
+        await svc.aclose()
+
+    return app
+
+
+def _install_handlers(app: Quart) -> None:
+    @app.after_request
+    async def stamp_request_id(response: Response) -> Response:
+        """Every response carries the request id and the routing headers (empty when nothing was routed)."""
+        response.headers["X-Request-Id"] = request_id()
+        for name, value in UNROUTED_HEADERS.items():
+            if name not in response.headers:
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(RequestError)
+    async def on_request_error(error: RequestError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    async def on_http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        messages = {
+            404: "unknown endpoint; ModelMux serves /v1/chat/completions, /v1/embeddings and /v1/models",
+            405: "method not allowed for this endpoint",
+            413: "the request body is too large",
+        }
+        return plain_error(status, messages.get(status, error.description or error.name))
+
+    @app.errorhandler(Exception)
+    async def on_unexpected(error: Exception) -> Response:
+        log.exception("unexpected error while serving %s", request_id())
+        return plain_error(500, f"internal error in ModelMux (request {request_id()}); see the server log")

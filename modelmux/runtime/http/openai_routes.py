@@ -1,0 +1,122 @@
+"""The OpenAI-compatible endpoints: chat completions (JSON and SSE), embeddings, models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, current_app, request
+
+from modelmux.errors import RequestError
+from modelmux.plan.models import Plan
+from modelmux.runtime.facts import build_facts
+from modelmux.runtime.http.responses import error_response, json_response
+from modelmux.runtime.ingress import check_chat_request, check_embeddings_request, parse_json_body
+from modelmux.runtime.outcome import Outcome
+from modelmux.runtime.services import Services
+
+openai_routes = Blueprint("openai", __name__)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def services() -> Services:
+    found: Services = current_app.config["MODELMUX_SERVICES"]
+    return found
+
+
+def current_plan() -> Plan:
+    plan = services().holder.plan
+    if plan is None:
+        raise RequestError(503, "ModelMux has no plan loaded yet", type="api_error", code="not_ready")
+    return plan
+
+
+async def read_body(plan: Plan) -> dict[str, Any]:
+    length = request.content_length
+    if length is not None and length > plan.server.max_body_size:
+        raise RequestError(
+            413,
+            f"the request body is larger than {plan.server.max_body_size} bytes",
+            code="request_too_large",
+        )
+    raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if len(raw) > plan.server.max_body_size:
+        raise RequestError(
+            413,
+            f"the request body is larger than {plan.server.max_body_size} bytes",
+            code="request_too_large",
+        )
+    return parse_json_body(raw, max_depth=plan.server.max_json_depth)
+
+
+def lower_headers() -> dict[str, str]:
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
+@openai_routes.post("/v1/chat/completions")
+async def chat_completions() -> Response:
+    plan = current_plan()
+    body = await read_body(plan)
+    check_chat_request(body)
+    facts = build_facts(body, lower_headers())
+    outcome = await services().run.chat(plan, _upstream_body(body), facts)
+    return _respond(outcome)
+
+
+@openai_routes.post("/v1/embeddings")
+async def embeddings() -> Response:
+    plan = current_plan()
+    body = await read_body(plan)
+    check_embeddings_request(body)
+    facts = build_facts(body, lower_headers())
+    outcome = await services().run.embeddings(plan, body, facts)
+    return _respond(outcome)
+
+
+@openai_routes.get("/v1/models")
+async def list_models() -> Response:
+    plan = current_plan()
+    created = int(services().started_at)
+    data = [_model_entry(plan, name, created) for name in plan.public_models()]
+    return json_response({"object": "list", "data": data})
+
+
+@openai_routes.get("/v1/models/<path:model>")
+async def get_model(model: str) -> Response:
+    plan = current_plan()
+    if model not in plan.models:
+        return error_response(
+            RequestError(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                code="model_not_found",
+                param="model",
+            )
+        )
+    return json_response(_model_entry(plan, model, int(services().started_at)))
+
+
+def _model_entry(plan: Plan, name: str, created: int) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": ",".join(plan.providers_for(name))}
+
+
+def _upstream_body(body: dict[str, Any]) -> dict[str, Any]:
+    """ModelMux reads `metadata` for routing; it reaches the upstream only with `store: true`."""
+    if "metadata" in body and not body.get("store"):
+        return {k: v for k, v in body.items() if k != "metadata"}
+    return body
+
+
+def _respond(outcome: Outcome) -> Response:
+    if outcome.stream is not None:
+        response = Response(
+            outcome.stream,
+            status=outcome.status,
+            content_type="text/event-stream; charset=utf-8",
+            headers={**SSE_HEADERS, **outcome.headers},
+        )
+        response.timeout = None
+        return response
+    return json_response(outcome.body or b"{}", outcome.status, outcome.headers)

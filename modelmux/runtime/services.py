@@ -1,0 +1,88 @@
+"""The long-lived objects of one serving process, created in the app's serving lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from modelmux.compiler.compile import CompileResult, compile_file
+from modelmux.config.env import current_environment
+from modelmux.plan.models import Plan
+from modelmux.providers.base import ProviderAdapter
+from modelmux.routing import RuntimeState
+from modelmux.runtime.clients import UpstreamClients
+from modelmux.runtime.executor import Executor
+from modelmux.runtime.holder import PlanHolder
+
+log = logging.getLogger("modelmux.reload")
+
+
+@dataclass
+class Services:
+    holder: PlanHolder
+    clients: UpstreamClients = field(default_factory=UpstreamClients)
+    state: RuntimeState = field(default_factory=RuntimeState)
+    executor: Executor | None = None
+    public: Mapping[str, object] = field(default_factory=dict)
+    started_at: float = 0.0
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _retired: list[ProviderAdapter] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.executor is None:
+            self.executor = Executor(self.clients, self.state)
+
+    @property
+    def run(self) -> Executor:
+        assert self.executor is not None
+        return self.executor
+
+    def install(self, plan: Plan, public: Mapping[str, object]) -> int:
+        """Swap in a compiled plan (one assignment); keep runtime state of providers that remain."""
+        previous = self.holder.plan
+        self.public = public
+        generation = self.holder.swap(plan)
+        self.state.forget_missing(plan)
+        if previous is not None and previous.fingerprint != plan.fingerprint:
+            self._retired.extend(self.run.forget_plan(previous.fingerprint))
+        return generation
+
+    async def reload(self) -> CompileResult | None:
+        """Recompile the config file off the request path and swap it in; keep the old plan on failure."""
+        source = self.holder.source
+        if source is None:
+            return None
+        async with self._reload_lock:
+            result = await asyncio.to_thread(compile_file, source, current_environment())
+            if result.plan is None:
+                rendered = tuple(d.render() for d in result.errors)
+                self.holder.record_failure(rendered)
+                log.error(
+                    "reload of %s failed; keeping plan %s:\n%s",
+                    source,
+                    self._fingerprint(),
+                    "\n".join(rendered),
+                )
+                return result
+            if self.holder.plan is None or result.plan.fingerprint != self.holder.plan.fingerprint:
+                generation = self.install(result.plan, result.public)
+                log.info("reloaded %s: plan %s, generation %d", source, result.plan.fingerprint, generation)
+                await self._close_retired()
+            else:
+                self.holder.record_unchanged()
+            return result
+
+    def _fingerprint(self) -> str:
+        return self.holder.plan.fingerprint if self.holder.plan else "none"
+
+    async def _close_retired(self) -> None:
+        retired, self._retired = self._retired, []
+        for adapter in retired:
+            await adapter.aclose()
+
+    async def aclose(self) -> None:
+        await self.run.aclose()
+        await self._close_retired()
+        await self.clients.aclose()
