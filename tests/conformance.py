@@ -56,9 +56,7 @@ def _describe(error: ValidationError) -> str:
 
 def conformance_errors(obj: Any, schema_name: str) -> list[str]:
     """Every violation of the schema, as `$.path.to.field: message` lines (empty when valid)."""
-    errors = sorted(
-        validator(schema_name).iter_errors(obj), key=lambda err: list(map(str, err.absolute_path))
-    )
+    errors = sorted(validator(schema_name).iter_errors(obj), key=lambda err: list(map(str, err.absolute_path)))
     return [_describe(error) for error in errors]
 
 

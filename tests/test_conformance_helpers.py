@@ -69,9 +69,7 @@ def test_failure_inside_a_nullable_field_reports_the_deepest_path() -> None:
 
 def test_missing_tool_call_index_in_a_chunk_is_caught() -> None:
     chunk = fake.chunk({"tool_calls": [{"id": "call_1", "type": "function"}]})
-    with pytest.raises(
-        AssertionError, match=r"\$\.choices\[0\]\.delta\.tool_calls\[0\]: 'index' is a required"
-    ):
+    with pytest.raises(AssertionError, match=r"\$\.choices\[0\]\.delta\.tool_calls\[0\]: 'index' is a required"):
         assert_valid_chunk(chunk)
 
 

@@ -59,9 +59,7 @@ def validate(
     """Check configs offline with the same compiler that serve uses. Exit 0 valid, 1 invalid."""
     from modelmux.cli.validate import run_validate
 
-    raise typer.Exit(
-        run_validate(configs, strict=strict, output=output.value, allow_missing_env=allow_missing_env)
-    )
+    raise typer.Exit(run_validate(configs, strict=strict, output=output.value, allow_missing_env=allow_missing_env))
 
 
 @app.command()
@@ -88,19 +86,64 @@ def serve(
     config: Annotated[
         str | None, typer.Argument(help="Config file (default: $MODELMUX_CONFIG, ./modelmux.yaml, demo).")
     ] = None,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Listen address (overrides server.host).")
-    ] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Listen address (overrides server.host).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Listen port (overrides server.port).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes.")] = None,
-    watch: Annotated[
-        bool | None, typer.Option("--watch/--no-watch", help="Reload when the config changes.")
-    ] = None,
+    watch: Annotated[bool | None, typer.Option("--watch/--no-watch", help="Reload when the config changes.")] = None,
 ) -> None:
     """Serve the OpenAI-compatible gateway."""
     from modelmux.cli.serve import run_serve
 
     raise typer.Exit(run_serve(config, host, port, workers, watch))
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The config before the change.")],
+    new: Annotated[str, typer.Argument(help="The config after the change.")],
+    output: Annotated[DiffFormat, typer.Option("--format", help="Output format.")] = DiffFormat.text,
+    allow_missing_env: Annotated[
+        bool, typer.Option("--allow-missing-env", help="Unset ${VARS} are warnings (CI without secrets).")
+    ] = False,
+) -> None:
+    """Semantic diff of two configs' plans. Exit 0 equal, 1 different, 2 when either does not compile."""
+    from modelmux.cli.diff import run_diff
+
+    raise typer.Exit(run_diff(old, new, output=output.value, allow_missing_env=allow_missing_env))
+
+
+@app.command()
+def reload(
+    url: Annotated[str, typer.Option("--url", help="The server's base URL.")] = "http://127.0.0.1:3000",
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="MODELMUX_ADMIN_TOKEN", help="Admin token, if the server has one."),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 30.0,
+) -> None:
+    """Ask a running server to recompile and swap in its config. Exit 1 when the new config is invalid."""
+    from modelmux.cli.reload import run_reload
+
+    raise typer.Exit(run_reload(url, token, timeout))
+
+
+@app.command()
+def doctor(
+    config: Annotated[str | None, typer.Argument(help="Config file (default: as `serve` finds one).")] = None,
+    online: Annotated[bool, typer.Option("--online", help="Probe each provider's endpoint and key.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per network check.")] = 5.0,
+    port: Annotated[int | None, typer.Option("--port", help="The port serve will use.")] = None,
+) -> None:
+    """Check a setup: config, environment, credentials, Redis/database, listen port, Python. Exit 1 on failure."""
+    from modelmux.doctor.report import run_doctor
+
+    raise typer.Exit(run_doctor(config, online=online, timeout=timeout, port=port))
 
 
 def main() -> None:

@@ -38,9 +38,7 @@ def resolve_config(config: str | None, env: dict[str, str]) -> tuple[str, str]:
     return str(bundled_demo()), "the bundled offline demo (mock providers only)"
 
 
-def run_serve(
-    config: str | None, host: str | None, port: int | None, workers: int | None, watch: bool | None
-) -> int:
+def run_serve(config: str | None, host: str | None, port: int | None, workers: int | None, watch: bool | None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

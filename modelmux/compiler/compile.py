@@ -95,11 +95,11 @@ def compile_loaded(
     return _result(plan, bag, loaded, config, strict, public)
 
 
-def _plan(
-    config: Config, ctx: CompileContext, templates: dict[PathKey, str]
-) -> tuple[Plan | None, dict[str, Any]]:
+def _plan(config: Config, ctx: CompileContext, templates: dict[PathKey, str]) -> tuple[Plan | None, dict[str, Any]]:
     catalog = build_catalog(config, ctx)
-    providers = tuple(provider_plan(p, i, templates) for i, p in enumerate(config.providers))
+    providers = tuple(
+        provider_plan(p, i, templates, _folder(ctx, ("providers", i))) for i, p in enumerate(config.providers)
+    )
     routing = compile_routing(config, catalog, ctx)
     regions = compile_regions(config, catalog, ctx)
     caching = compile_caching(config, ctx, templates)  # type: ignore[arg-type]
@@ -131,6 +131,11 @@ def _plan(
     return plan, public
 
 
+def _folder(ctx: CompileContext, path: PathKey) -> str:
+    span = ctx.span(path)
+    return os.path.dirname(os.path.abspath(span.file)) if span else ctx.loaded.base_dir
+
+
 def _server(config: Config, templates: Mapping[PathKey, str]) -> ServerPlan:
     server = config.server
     token = server.admin_token
@@ -144,9 +149,7 @@ def _server(config: Config, templates: Mapping[PathKey, str]) -> ServerPlan:
         max_header_size=server.max_header_size,
         request_timeout=server.request_timeout,
         graceful_timeout=server.graceful_timeout,
-        cors=CorsPlan(
-            tuple(cors.allow_origins), tuple(cors.allow_headers), tuple(cors.allow_methods), cors.max_age
-        )
+        cors=CorsPlan(tuple(cors.allow_origins), tuple(cors.allow_headers), tuple(cors.allow_methods), cors.max_age)
         if cors
         else None,
         admin_token=Secret(templates.get(("server", "admin_token"), "***"), token) if token else None,
@@ -176,9 +179,7 @@ def _result(
     items = bag.sorted()
     if strict:
         items = [
-            Diagnostic(Severity.ERROR, d.message, d.span, d.hint, d.code, d.source_line)
-            if not d.is_error
-            else d
+            Diagnostic(Severity.ERROR, d.message, d.span, d.hint, d.code, d.source_line) if not d.is_error else d
             for d in items
         ]
     return CompileResult(plan if not any(d.is_error for d in items) else None, items, loaded, config, public)

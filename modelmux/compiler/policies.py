@@ -13,9 +13,7 @@ from modelmux.plan.models import CacheRulePlan, CachingPlan, RegionPlan, Secret
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def compile_regions(
-    config: Config, catalog: Catalog, ctx: CompileContext
-) -> MappingProxyType[str, RegionPlan]:
+def compile_regions(config: Config, catalog: Catalog, ctx: CompileContext) -> MappingProxyType[str, RegionPlan]:
     regions: dict[str, RegionPlan] = {}
     for name, region in config.regions.items():
         for position, provider in enumerate(region.providers):
@@ -27,9 +25,7 @@ def compile_regions(
                     ctx.span(("regions", name, "nearest", position)),
                     code="unknown-region",
                 )
-        regions[name] = RegionPlan(
-            name, tuple(region.providers), tuple(region.aliases), tuple(region.nearest)
-        )
+        regions[name] = RegionPlan(name, tuple(region.providers), tuple(region.aliases), tuple(region.nearest))
     if config.routing.data_residency == "enforced" and regions:
         placed = {p for r in regions.values() for p in r.providers}
         for index, entry in enumerate(config.providers):
@@ -114,13 +110,10 @@ def check_analytics(config: Config, ctx: CompileContext) -> None:
     for position, destination in enumerate(reports.destinations):
         if getattr(reports, destination) is None:
             example = (
-                "{smtp_url: smtp://mail:25, to: [ops@example.com]}"
-                if destination == "email"
-                else "{url: https://...}"
+                "{smtp_url: smtp://mail:25, to: [ops@example.com]}" if destination == "email" else "{url: https://...}"
             )
             ctx.bag.warning(
-                f"usage reports go to {destination!r} but `{destination}:` is not configured,"
-                " so none are sent",
+                f"usage reports go to {destination!r} but `{destination}:` is not configured, so none are sent",
                 ctx.span(("analytics", "usage_reports", "destinations", position)),
                 hint=f"add usage_reports.{destination}: {example}",
                 code="destination",
@@ -138,9 +131,7 @@ def check_pipelines(config: Config, catalog: Catalog, ctx: CompileContext) -> No
             )
         names.add(pipeline.name)
         for step_index, step in enumerate(pipeline.steps):
-            check_provider_or_model(
-                step.provider, catalog, ctx, ("pipelines", index, "steps", step_index, "provider")
-            )
+            check_provider_or_model(step.provider, catalog, ctx, ("pipelines", index, "steps", step_index, "provider"))
 
 
 def check_experiments(config: Config, catalog: Catalog, ctx: CompileContext) -> None:

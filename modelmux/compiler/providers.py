@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,10 @@ from modelmux.plan.models import (
 COMMON_FIELDS = set(ProviderBase.model_fields) | {"type"}
 
 
-def provider_plan(provider: ProviderBase, index: int, templates: Mapping[PathKey, str]) -> ProviderPlan:
+def provider_plan(
+    provider: ProviderBase, index: int, templates: Mapping[PathKey, str], folder: str = "."
+) -> ProviderPlan:
+    """`folder` is the directory of the file that defines the provider: relative paths start there."""
     base = ("providers", index)
     kind: str = getattr(provider, "type")  # noqa: B009 - every concrete provider model has `type`
     routes, wildcard = _routes(provider.models)
@@ -35,12 +39,8 @@ def provider_plan(provider: ProviderBase, index: int, templates: Mapping[PathKey
         weight=provider.weight,
         timeout=provider.timeout,
         connect_timeout=provider.connect_timeout,
-        rate_limit=RateLimitPlan(provider.rate_limit.rpm, provider.rate_limit.tpm)
-        if provider.rate_limit
-        else None,
-        pricing=frozen_mapping(
-            {m: Price(p.input, p.output, p.cached_input) for m, p in provider.pricing.items()}
-        ),
+        rate_limit=RateLimitPlan(provider.rate_limit.rpm, provider.rate_limit.tpm) if provider.rate_limit else None,
+        pricing=frozen_mapping({m: Price(p.input, p.output, p.cached_input) for m, p in provider.pricing.items()}),
         circuit_breaker=BreakerPlan(
             provider.circuit_breaker.failures,
             provider.circuit_breaker.window,
@@ -50,7 +50,7 @@ def provider_plan(provider: ProviderBase, index: int, templates: Mapping[PathKey
             (name, _secret(value, templates.get((*base, "headers", name))) or Secret("***", value))
             for name, value in provider.headers.items()
         ),
-        options=frozen_mapping(_options(provider, index, templates)),
+        options=frozen_mapping(_options(provider, folder)),
     )
 
 
@@ -76,7 +76,7 @@ def _default_base_url(kind: str, provider: ProviderBase) -> str:
     return DEFAULT_BASE_URLS.get(kind, "")
 
 
-def _options(provider: ProviderBase, index: int, templates: Mapping[PathKey, str]) -> dict[str, Any]:
+def _options(provider: ProviderBase, folder: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name in type(provider).model_fields:
         if name in COMMON_FIELDS:
@@ -85,6 +85,9 @@ def _options(provider: ProviderBase, index: int, templates: Mapping[PathKey, str
         if hasattr(value, "model_dump"):
             value = frozen_mapping(value.model_dump())
         options[name] = value
+    credentials = options.get("credentials")
+    if isinstance(credentials, str) and credentials and not os.path.isabs(credentials):
+        options["credentials"] = os.path.normpath(os.path.join(folder, credentials))
     for key in ("health_check",):
         value = getattr(provider, key)
         options[key] = frozen_mapping(value.model_dump()) if value is not None else None

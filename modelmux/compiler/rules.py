@@ -9,9 +9,7 @@ from modelmux.config.loader import PathKey
 from modelmux.dsl import CompiledRule, compile_rule
 
 
-def compile_expression(
-    text: str, path: PathKey, ctx: CompileContext, declared: Mapping[str, str]
-) -> CompiledRule:
+def compile_expression(text: str, path: PathKey, ctx: CompileContext, declared: Mapping[str, str]) -> CompiledRule:
     """Compile one rule; its errors and warnings land in the bag at the right column of the file."""
     rule = compile_rule(text, declared=declared)
     for item in rule.diagnostics:
@@ -25,8 +23,7 @@ def compile_expression(
             ctx.bag.warning(
                 f"`{name}` is not a request attribute; it reads metadata.{name}",
                 ctx.text_span(path, offset, length),
-                hint=f"declare it under routing.attributes (for example `{name}: bool`)"
-                f" or write metadata.{name}",
+                hint=f"declare it under routing.attributes (for example `{name}: bool`) or write metadata.{name}",
                 code="undeclared-attribute",
             )
     return rule

@@ -55,9 +55,7 @@ def _report(error: ErrorDetails, data: dict[str, Any], loaded: LoadedConfig, bag
         key = str(path[-1]) if path else "?"
         parent = path[:-1]
         where = ".".join(str(p) for p in parent) or "the top level"
-        bag.error(
-            f"missing required key `{key}` in {where}", loaded.span(parent, key=True), code="missing-key"
-        )
+        bag.error(f"missing required key `{key}` in {where}", loaded.span(parent, key=True), code="missing-key")
         return
     if kind == "union_tag_invalid":
         ctx = error.get("ctx") or {}
@@ -77,9 +75,7 @@ def _report(error: ErrorDetails, data: dict[str, Any], loaded: LoadedConfig, bag
         return
     if kind == "literal_error":
         ctx = error.get("ctx") or {}
-        expected = [
-            e.strip().strip("'") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",")
-        ]
+        expected = [e.strip().strip("'") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",")]
         value = _value_at(data, path)
         hint = suggestion(str(value), expected) or f"one of: {', '.join(e for e in expected if e)}"
         message = f"{value!r} is not a valid `{path[-1] if path else 'value'}`"

@@ -81,14 +81,10 @@ class DiagnosticBag:
         if item not in self.items:
             self.items.append(item)
 
-    def error(
-        self, message: str, span: SourceSpan | None, *, hint: str | None = None, code: str = "config"
-    ) -> None:
+    def error(self, message: str, span: SourceSpan | None, *, hint: str | None = None, code: str = "config") -> None:
         self.add(Severity.ERROR, message, span, hint=hint, code=code)
 
-    def warning(
-        self, message: str, span: SourceSpan | None, *, hint: str | None = None, code: str = "config"
-    ) -> None:
+    def warning(self, message: str, span: SourceSpan | None, *, hint: str | None = None, code: str = "config") -> None:
         self.add(Severity.WARNING, message, span, hint=hint, code=code)
 
     @property

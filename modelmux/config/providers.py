@@ -79,9 +79,7 @@ class AzureOpenAIProvider(_NeedsKey):
     @model_validator(mode="after")
     def _check_endpoint(self) -> AzureOpenAIProvider:
         if not self.base_url:
-            raise ValueError(
-                "azure_openai needs `base_url`, the resource endpoint (https://NAME.openai.azure.com)"
-            )
+            raise ValueError("azure_openai needs `base_url`, the resource endpoint (https://NAME.openai.azure.com)")
         return self
 
 

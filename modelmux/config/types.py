@@ -27,9 +27,7 @@ def _schema(pattern: str, description: str) -> WithJsonSchema:
 Duration = Annotated[
     float, _unit(parse_duration), _schema(r"^\d+(\.\d+)?(ms|s|m|h|d)$", "a duration: 250ms, 30s, 5m, 1h, 1d")
 ]
-Size = Annotated[
-    int, _unit(parse_size), _schema(r"^\d+(\.\d+)?(B|KB|MB|GB|KiB|MiB|GiB)$", "a size: 512KB, 10MB")
-]
+Size = Annotated[int, _unit(parse_size), _schema(r"^\d+(\.\d+)?(B|KB|MB|GB|KiB|MiB|GiB)$", "a size: 512KB, 10MB")]
 Money = Annotated[Decimal, _unit(parse_money), _schema(r"^\$\d+(\.\d+)?$", "money: $1000 or $0.50")]
 Percent = Annotated[
     float, _unit(parse_percent), Field(ge=0.0, le=10.0), _schema(r"^\d+(\.\d+)?%$", "a percentage: 80%")

@@ -196,9 +196,7 @@ def never_matches_condition(condition: Condition | None) -> bool:
 def shadows_condition(earlier: Condition | None, later: Condition | None) -> bool:
     if earlier is None or later is None:
         return False
-    if earlier.canonical == later.canonical or (
-        earlier.clauses is not None and frozenset() in earlier.clauses
-    ):
+    if earlier.canonical == later.canonical or (earlier.clauses is not None and frozenset() in earlier.clauses):
         return True
     if earlier.clauses is None or later.clauses is None:
         return False
@@ -219,9 +217,7 @@ def _cases(clause: Clause) -> list[Clause]:
             group = [other for other in clause if other.subject == atom.subject and other.kind == atom.kind]
             values = _candidates(group) or set()
             if 1 < len(values) <= _MAX_CASES:
-                return [
-                    clause | {Atom(atom.subject, atom.kind, "==", value, atom.nullable)} for value in values
-                ]
+                return [clause | {Atom(atom.subject, atom.kind, "==", value, atom.nullable)} for value in values]
     return [clause]
 
 

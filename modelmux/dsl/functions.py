@@ -18,7 +18,7 @@ _CODE_LINE = re.compile(
 _CODE_LINES_NEEDED = 2
 _CREATIVE = re.compile(
     r"\b(?:poems?|poetry|stor(?:y|ies)|write\s+a\s+song|songs?|lyrics|creative(?:ly)?|imagine|fiction(?:al)?"
-    r"|haikus?|sonnets?|limericks?|rhym(?:e|es|ing)|fairy[\s-]tales?|fables?|screenplay|novel|verses?)\b",
+    r"|haikus?|sonnets?|limericks?|rhym(?:e|es|ing)|fairy[\s-]tales?|fables?|screenplay|verses?)\b",
     re.IGNORECASE,
 )
 
@@ -66,9 +66,7 @@ class Function:
 
 
 FUNCTIONS: dict[str, Function] = {
-    "contains_code": Function(
-        "contains_code", ("string",), "text", lambda _: BOOL, _text_test(contains_code)
-    ),
+    "contains_code": Function("contains_code", ("string",), "text", lambda _: BOOL, _text_test(contains_code)),
     "is_creative": Function("is_creative", ("string",), "text", lambda _: BOOL, _text_test(is_creative)),
     "len": Function(
         "len",

@@ -24,9 +24,7 @@ _ORDERINGS: dict[str, Callable[[Any, Any], object]] = {
 }
 
 
-_SCALAR_KINDS = frozenset(
-    {"string", "integer", "float", "bool", "null", "duration", "size", "money", "percentage"}
-)
+_SCALAR_KINDS = frozenset({"string", "integer", "float", "bool", "null", "duration", "size", "money", "percentage"})
 
 
 def never(facts: RequestFacts) -> bool:

@@ -24,12 +24,9 @@ _TOKEN = re.compile(
 )
 _NUMBER_WITH_SUFFIX = re.compile(r"-?\d+(?:\.\d+)?(?P<unit>[A-Za-z_]\w*)")
 _NEEDS_VALUE_AFTER = frozenset(
-    {"and", "or", "not", "in", "matches", "contains", "starts_with", "==", "!=", "<", "<=", ">", ">="}
-    | {"(", "[", ","}
+    {"and", "or", "not", "in", "matches", "contains", "starts_with", "==", "!=", "<", "<=", ">", ">="} | {"(", "[", ","}
 )
-_COMPARISONS = frozenset(
-    {"EQ", "NE", "LT", "LE", "GT", "GE", "IN", "NOT_IN", "MATCHES", "CONTAINS", "STARTS_WITH"}
-)
+_COMPARISONS = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE", "IN", "NOT_IN", "MATCHES", "CONTAINS", "STARTS_WITH"})
 _CLOSERS = {"(": ")", "[": "]"}
 _UNITS = frozenset(DURATION_UNITS) | frozenset(SIZE_UNITS)
 UNIT_HINT = "durations use ms, s, m, h or d; sizes use B, KB, MB, GB, KiB, MiB or GiB"
@@ -132,6 +129,11 @@ def _bad_token(text: str, token: _Token, kind: str, expected: frozenset[str]) ->
     if prev is not None and kind == "NAME" and token.text in _UNITS and _is_number(prev.text):
         hint = f"write {prev.text}{token.text}"
         return error(f"unexpected space between `{prev.text}` and `{token.text}`", token.span, hint)
+    if prev is not None and prev.text == "." and token.text in KEYWORDS:
+        base = _tokens(text, prev.offset)
+        owner = base[-1].text if base else "metadata"
+        hint = f'write {owner}["{token.text}"]'
+        return error(f"`{token.text}` is a keyword, not a name", token.span, hint)
     if kind in _COMPARISONS and "EQ" not in expected:
         return error("comparisons cannot be chained", token.span, "join them with `and`: a < b and b < c")
     if kind in ("RPAR", "RSQB"):

@@ -122,9 +122,7 @@ class RuleTransformer(Transformer[Token, Any]):
 
     def list_value(self, children: list[Any]) -> Expr:
         opening, *items, closing = children
-        return ListExpr(
-            tuple(resolve(item) for item in items), token_span(opening).cover(token_span(closing))
-        )
+        return ListExpr(tuple(resolve(item) for item in items), token_span(opening).cover(token_span(closing)))
 
     def call(self, children: list[Any]) -> Expr:
         name, *args, closing = children

@@ -218,9 +218,7 @@ class TypeChecker:
             return
         if right.kind != "list":
             hint = "use `contains` to look for text" if right.kind == "string" else 'write a list: ["a", "b"]'
-            message = (
-                f"`{node.op}` needs a list on the right, not {self.src(node.right)} ({right.describe()})"
-            )
+            message = f"`{node.op}` needs a list on the right, not {self.src(node.right)} ({right.describe()})"
             self.error(message, node.right.span, hint)
             return
         item = right.item or ANY

@@ -1,6 +1,9 @@
 """Run-time helpers for compiled rules: reading metadata and comparing values that may be of any type.
 
-Nothing here raises for any input: a value of the wrong type makes a test false.
+A metadata value is read as the type of what it is compared with: "3" as a number, "true"/"yes"/"1"/"on"
+as a boolean, "100ms" as a duration, "$0.50" as money, "80%" as a percentage (header values are text).
+Nothing here raises for any input: a value of the wrong type makes a test false (`!=` and `not in`
+are the negations of `==` and `in`, so they are true for it).
 """
 
 from __future__ import annotations

@@ -59,9 +59,7 @@ class AnthropicAdapter(AnthropicMessagesAdapter):
     async def build_chat(self, body: JSONObject, target: UpstreamTarget, *, stream: bool) -> httpx.Request:
         payload = self.anthropic_body(body, model=target.upstream_model, stream=stream)
         headers = {
-            "anthropic-version": str(
-                self.provider.options.get("anthropic_version") or DEFAULT_ANTHROPIC_VERSION
-            ),
+            "anthropic-version": str(self.provider.options.get("anthropic_version") or DEFAULT_ANTHROPIC_VERSION),
             "content-type": "application/json",
         }
         if self.provider.api_key is not None:

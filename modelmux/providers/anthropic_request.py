@@ -161,9 +161,7 @@ def _text_blocks(content: Any, param: str) -> list[JSONObject]:
     blocks = []
     for j, part in enumerate(content):
         if part.get("type") not in ("text", "refusal"):
-            raise TranslationError(
-                f"content parts of type {part.get('type')!r} are not allowed here", f"{param}[{j}]"
-            )
+            raise TranslationError(f"content parts of type {part.get('type')!r} are not allowed here", f"{param}[{j}]")
         if part.get("text") or part.get("refusal"):
             blocks.append(_text_block(part))
     return blocks
@@ -183,9 +181,7 @@ def _user_blocks(content: Any, param: str) -> list[JSONObject]:
         elif kind == "file":
             blocks.append(_document_block(part.get("file") or {}, f"{param}[{j}].file"))
         else:
-            raise TranslationError(
-                f"content parts of type {kind!r} are not supported by Anthropic", f"{param}[{j}]"
-            )
+            raise TranslationError(f"content parts of type {kind!r} are not supported by Anthropic", f"{param}[{j}]")
     return blocks
 
 
@@ -220,9 +216,7 @@ def _assistant_blocks(message: Mapping[str, Any], i: int) -> list[JSONObject]:
             raise TranslationError("only function tool calls are supported", f"{param}.type")
         function = call.get("function") or {}
         tool_input = _arguments(function.get("arguments"), f"{param}.function.arguments")
-        blocks.append(
-            {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": tool_input}
-        )
+        blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": tool_input})
     return blocks
 
 

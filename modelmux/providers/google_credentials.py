@@ -113,9 +113,7 @@ class HttpxRequest(google.auth.transport.Request):
 CredentialsLoader = Callable[[google.auth.transport.Request], Credentials]
 
 
-def load_credentials(
-    path: str | None, token_url: str | None, request: google.auth.transport.Request
-) -> Credentials:
+def load_credentials(path: str | None, token_url: str | None, request: google.auth.transport.Request) -> Credentials:
     """Credentials from a JSON file when `path` is given, else Application Default Credentials."""
     scopes = [CLOUD_PLATFORM_SCOPE]
     credentials: Credentials
@@ -130,9 +128,7 @@ def load_credentials(
             raise CredentialsError(f"{path}: credentials of type {kind!r} are not supported")
     else:
         credentials, _ = google.auth.default(scopes=scopes, request=request)
-    if token_url and isinstance(
-        credentials, service_account.Credentials | google.oauth2.credentials.Credentials
-    ):
+    if token_url and isinstance(credentials, service_account.Credentials | google.oauth2.credentials.Credentials):
         credentials = credentials.with_token_uri(token_url)
     return credentials
 

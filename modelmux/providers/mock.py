@@ -106,9 +106,7 @@ class MockTransport(httpx.AsyncBaseTransport):
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         if self.failure_rate > 0 and self.rng.random() < self.failure_rate:
-            message = (
-                f"mock provider {self.provider.name!r} failed on purpose (failure_rate {self.failure_rate})"
-            )
+            message = f"mock provider {self.provider.name!r} failed on purpose (failure_rate {self.failure_rate})"
             headers = {"retry-after": "1"} if self.failure_status == 429 else {}
             return self._error(self.failure_status, message, headers=headers)
         path = request.url.path.rstrip("/")
@@ -126,9 +124,7 @@ class MockTransport(httpx.AsyncBaseTransport):
             return self._embeddings(body)
         return self._chat(body)
 
-    def _json(
-        self, data: JSONObject, status: int = 200, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
+    def _json(self, data: JSONObject, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
         head = {"content-type": "application/json", "x-request-id": f"req_mock_{uuid.uuid4().hex}"}
         return httpx.Response(status, headers={**head, **(headers or {})}, content=orjson.dumps(data))
 
@@ -178,9 +174,7 @@ class MockTransport(httpx.AsyncBaseTransport):
         }
         return self._json(completion)
 
-    def _stream(
-        self, head: JSONObject, pieces: list[str], reason: str, usage: JSONObject | None
-    ) -> httpx.Response:
+    def _stream(self, head: JSONObject, pieces: list[str], reason: str, usage: JSONObject | None) -> httpx.Response:
         base = {**head, "object": "chat.completion.chunk", "system_fingerprint": FINGERPRINT}
         if usage is not None:
             base["usage"] = None
@@ -234,8 +228,6 @@ class MockAdapter(OpenAIAdapter):
         return {}
 
 
-def mock_transport_for(
-    provider: ProviderPlan, *, rng: random.Random | None = None
-) -> httpx.AsyncBaseTransport:
+def mock_transport_for(provider: ProviderPlan, *, rng: random.Random | None = None) -> httpx.AsyncBaseTransport:
     """The transport the executor mounts in the httpx client of a `mock` provider."""
     return MockTransport(provider, rng=rng)

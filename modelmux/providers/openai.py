@@ -191,9 +191,7 @@ def load_object(payload: bytes, what: str = "response") -> JSONObject:
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        raise protocol_error(
-            f"upstream {what} is not JSON: {_snippet(payload.decode('utf-8', 'replace'))}"
-        ) from None
+        raise protocol_error(f"upstream {what} is not JSON: {_snippet(payload.decode('utf-8', 'replace'))}") from None
     if not isinstance(data, dict):
         raise protocol_error(f"upstream {what} is not a JSON object")
     if data.get("error") is not None and "choices" not in data and "data" not in data:
@@ -243,9 +241,7 @@ class OpenAIStreamDecoder(StreamDecoder):
             try:
                 data = orjson.loads(text)
             except orjson.JSONDecodeError:
-                raise protocol_error(
-                    f"upstream sent a stream event that is not JSON: {_snippet(text)}"
-                ) from None
+                raise protocol_error(f"upstream sent a stream event that is not JSON: {_snippet(text)}") from None
             if not isinstance(data, dict):
                 raise protocol_error(f"upstream sent a stream event that is not an object: {_snippet(text)}")
             if event.event == "error" or data.get("error") is not None or data.get("object") == "error":

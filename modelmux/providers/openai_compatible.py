@@ -119,9 +119,7 @@ class CompatibleStreamDecoder(OpenAIStreamDecoder):
 
     def convert(self, data: JSONObject) -> list[JSONObject]:
         choices = [
-            self._delta(choice, i)
-            for i, choice in enumerate(data.get("choices") or ())
-            if isinstance(choice, dict)
+            self._delta(choice, i) for i, choice in enumerate(data.get("choices") or ()) if isinstance(choice, dict)
         ]
         counted = usage(data.get("usage"))
         if not choices and counted is None:

@@ -30,9 +30,7 @@ def backoff_ceiling(fallback: FallbackPlan, retry_number: int) -> float:
     return min(delay, max(fallback.max_delay, 0.0))
 
 
-def backoff_delay(
-    fallback: FallbackPlan, retry_number: int, retry_after: float | None, rng: random.Random
-) -> float:
+def backoff_delay(fallback: FallbackPlan, retry_number: int, retry_after: float | None, rng: random.Random) -> float:
     """Seconds to wait before retry `retry_number` (1-based)."""
     if retry_after is not None:
         return min(max(retry_after, 0.0), max(fallback.max_retry_after, 0.0))

@@ -96,10 +96,7 @@ class CircuitBreaker:
         if state is BreakerState.OPEN:
             return
         self._failures.append(now)
-        if (
-            len(self._failures) >= max(self._plan.failures, 1)
-            and now - self._failures[0] <= self._plan.window
-        ):
+        if len(self._failures) >= max(self._plan.failures, 1) and now - self._failures[0] <= self._plan.window:
             self._open(now)
 
     def recent_failures(self, now: float) -> int:

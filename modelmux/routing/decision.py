@@ -103,9 +103,7 @@ class Router:
             retry_after=retry_after if not ordered else None,
         )
 
-    def match_rule(
-        self, routing: RoutingPlan, facts: RequestFacts, notes: list[str] | None = None
-    ) -> RulePlan | None:
+    def match_rule(self, routing: RoutingPlan, facts: RequestFacts, notes: list[str] | None = None) -> RulePlan | None:
         """The first rule that matches, trying only the rules `candidate_rules` gives for the model."""
         by_index = self._rule_index(routing)
         for index in routing.candidate_rules(facts.model):
@@ -225,16 +223,10 @@ class Router:
 
 
 def _uses_regions(routing: RoutingPlan) -> bool:
-    return (
-        routing.geographic
-        or routing.data_residency != "off"
-        or "geographic" in (routing.strategy, routing.base)
-    )
+    return routing.geographic or routing.data_residency != "off" or "geographic" in (routing.strategy, routing.base)
 
 
-def _narrow(
-    plan: Plan, rule: RulePlan | None, model: str, excluded: list[tuple[str, str]]
-) -> list[ProviderPlan]:
+def _narrow(plan: Plan, rule: RulePlan | None, model: str, excluded: list[tuple[str, str]]) -> list[ProviderPlan]:
     """The providers a request may use before health is considered, in rule-target or serving order."""
     serving_names = plan.providers_for(model)
     serving = set(serving_names)

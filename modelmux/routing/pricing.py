@@ -112,9 +112,7 @@ def price_for(provider: ProviderPlan, upstream_model: str) -> Price | None:
     return lookup_price(upstream_model)
 
 
-def estimate_cost(
-    price: Price | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
-) -> Decimal:
+def estimate_cost(price: Price | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal:
     """Dollars for a request; cached prompt tokens at the cached price when there is one. 0 when unknown."""
     if price is None:
         return Decimal(0)

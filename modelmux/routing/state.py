@@ -47,9 +47,7 @@ class Availability:
 
 
 class ProviderRuntimeState:
-    def __init__(
-        self, plan: ProviderPlan, clock: Clock, latency_decay: float = DEFAULT_LATENCY_DECAY
-    ) -> None:
+    def __init__(self, plan: ProviderPlan, clock: Clock, latency_decay: float = DEFAULT_LATENCY_DECAY) -> None:
         self.name = plan.name
         self._clock = clock
         now = clock()
@@ -79,9 +77,7 @@ class ProviderRuntimeState:
             return Availability(False, CIRCUIT_OPEN, "circuit half-open, probe in flight", 0.0)
         if self.penalized_until > now:
             wait = self.penalized_until - now
-            return Availability(
-                False, RATE_LIMITED, f"rate limited upstream (Retry-After), {wait:.1f}s left", wait
-            )
+            return Availability(False, RATE_LIMITED, f"rate limited upstream (Retry-After), {wait:.1f}s left", wait)
         blocked = self.limiter.blocked(now)
         if blocked is not None:
             return Availability(False, RATE_LIMITED, blocked, self.limiter.wait_time(now))

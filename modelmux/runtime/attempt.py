@@ -35,16 +35,12 @@ class OpenStream:
 
 
 def failure_from(error: CanonicalError, kind: str = "status") -> AttemptFailure:
-    request_error = RequestError(
-        error.status, error.message, type=error.type, code=error.code, param=error.param
-    )
+    request_error = RequestError(error.status, error.message, type=error.type, code=error.code, param=error.param)
     return AttemptFailure(request_error, kind, error.status, error.retry_after)
 
 
 def transport_failure(exc: Exception, provider: str, timeout: float) -> AttemptFailure:
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(
-        exc, httpx.ConnectTimeout | httpx.PoolTimeout
-    ):
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         error = RequestError(
             504,
             f"the upstream provider {provider!r} did not answer within {timeout:g}s",
@@ -134,9 +130,7 @@ async def _build(build: Callable[[], Awaitable[httpx.Request]]) -> httpx.Request
     try:
         return await build()
     except UnsupportedOperation as exc:
-        raise AttemptFailure(
-            RequestError(400, str(exc), code="unsupported_operation"), "translation", 400
-        ) from exc
+        raise AttemptFailure(RequestError(400, str(exc), code="unsupported_operation"), "translation", 400) from exc
     except RequestError as exc:
         raise AttemptFailure(exc, "translation", exc.status) from exc
     except AdapterError as exc:

@@ -93,9 +93,7 @@ class Executor:
             try:
                 adapter = adapter_for(provider)
             except AdapterUnavailable as exc:
-                raise AttemptFailure(
-                    RequestError(501, str(exc), type="api_error"), "translation", 501
-                ) from exc
+                raise AttemptFailure(RequestError(501, str(exc), type="api_error"), "translation", 501) from exc
             self._adapters[key] = adapter
         return adapter
 
@@ -126,9 +124,7 @@ class Executor:
             headers["Retry-After"] = str(max(1, round(decision.retry_after)))
         message = f"no provider is available for model {facts.model!r} ({reasons})"
         if _only_rate_limited(decision):
-            raise RequestError(
-                429, message, type="rate_limit_error", code="rate_limit_exceeded", headers=headers
-            )
+            raise RequestError(429, message, type="rate_limit_error", code="rate_limit_exceeded", headers=headers)
         raise RequestError(503, message, type="api_error", code="no_available_provider", headers=headers)
 
     async def chat(self, plan: Plan, body: JSONObject, facts: RequestFacts) -> Outcome:
@@ -137,9 +133,7 @@ class Executor:
         stream = bool(body.get("stream"))
         while (provider := self._next(attempts)) is not None:
             await self._pause(plan, attempts, provider)
-            target = UpstreamTarget(
-                provider, facts.model, provider.upstream_model(decision.model) or decision.model
-            )
+            target = UpstreamTarget(provider, facts.model, provider.upstream_model(decision.model) or decision.model)
             try:
                 if stream:
                     return await self._stream_attempt(plan, body, target, attempts, facts)
@@ -154,9 +148,7 @@ class Executor:
         attempts = self._attempts(plan, decision, facts)
         while (provider := self._next(attempts)) is not None:
             await self._pause(plan, attempts, provider)
-            target = UpstreamTarget(
-                provider, facts.model, provider.upstream_model(decision.model) or decision.model
-            )
+            target = UpstreamTarget(provider, facts.model, provider.upstream_model(decision.model) or decision.model)
             adapter = self.adapter(plan, provider)
             runtime = self.state.provider(provider)
             runtime.on_start()
@@ -175,9 +167,7 @@ class Executor:
             return Outcome(200, orjson.dumps(result), headers=self._headers(attempts, provider))
         raise self._final_error(attempts)
 
-    async def _send_embeddings(
-        self, adapter: ProviderAdapter, body: JSONObject, target: UpstreamTarget
-    ) -> JSONObject:
+    async def _send_embeddings(self, adapter: ProviderAdapter, body: JSONObject, target: UpstreamTarget) -> JSONObject:
         return await send_json(
             self.clients.get(target.provider),
             lambda: adapter.build_embeddings(body, target),
@@ -212,9 +202,7 @@ class Executor:
             attempts.tried.append(provider.name)
             return
         retry_number = attempts.count - 1
-        delay = backoff_delay(
-            plan.routing.fallback, retry_number, attempts.retry_after.get(provider.name), self.rng
-        )
+        delay = backoff_delay(plan.routing.fallback, retry_number, attempts.retry_after.get(provider.name), self.rng)
         if delay > 0:
             await self.sleep(delay)
 
@@ -311,10 +299,16 @@ class Executor:
         failure = attempts.last_failure
         if failure is None:
             return RequestError(
-                503, "no provider could be tried", type="api_error", code="no_available_provider"
+                503,
+                "no provider could be tried",
+                type="api_error",
+                code="no_available_provider",
+                headers=self._headers(attempts, None),
             )
         error = failure.error
         error.headers = {**error.headers, **self._headers(attempts, None)}
+        if failure.retry_after is not None:
+            error.headers["Retry-After"] = str(max(1, round(failure.retry_after)))
         return error
 
     def _headers(self, attempts: Attempts, provider: ProviderPlan | None) -> dict[str, str]:

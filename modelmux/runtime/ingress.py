@@ -27,9 +27,7 @@ def parse_json_body(raw: bytes, *, max_depth: int) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(
-            400, f"the request body is not valid JSON: {exc.msg} (at byte {exc.pos})"
-        ) from None
+        raise RequestError(400, f"the request body is not valid JSON: {exc.msg} (at byte {exc.pos})") from None
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
     if _depth(body, max_depth) > max_depth:
@@ -50,9 +48,7 @@ def _depth(value: Any, limit: int, level: int = 1) -> int:
 def check_chat_request(body: dict[str, Any]) -> None:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise RequestError(
-            400, "you must provide a model parameter", param="model", code="missing_required_parameter"
-        )
+        raise RequestError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError(
@@ -69,9 +65,7 @@ def check_chat_request(body: dict[str, Any]) -> None:
     options = body.get("stream_options")
     if options is not None:
         if not isinstance(options, dict):
-            raise RequestError(
-                400, "'stream_options' must be an object", param="stream_options", code="invalid_type"
-            )
+            raise RequestError(400, "'stream_options' must be an object", param="stream_options", code="invalid_type")
         if not body.get("stream"):
             raise RequestError(
                 400,
@@ -156,17 +150,13 @@ def _check_tools(body: dict[str, Any]) -> None:
             function = tool.get("function")
             if not isinstance(function, dict) or not isinstance(function.get("name"), str):
                 param = f"tools.[{index}].function.name"
-                raise RequestError(
-                    400, f"'{param}' is required", param=param, code="missing_required_parameter"
-                )
+                raise RequestError(400, f"'{param}' is required", param=param, code="missing_required_parameter")
 
 
 def check_embeddings_request(body: dict[str, Any]) -> None:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise RequestError(
-            400, "you must provide a model parameter", param="model", code="missing_required_parameter"
-        )
+        raise RequestError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
     value = body.get("input")
     valid = isinstance(value, str) or (
         isinstance(value, list) and value and all(isinstance(v, (str | int, list)) for v in value)

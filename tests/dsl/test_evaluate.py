@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import timeit
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -226,25 +224,6 @@ def test_request_facts_defaults_are_empty_and_read_only() -> None:
     assert facts.headers == {} and facts.metadata == {}
     assert isinstance(facts.headers, MappingProxyType)
     assert facts.prompt == "" and facts.tools == 0 and facts.latency is None
-
-
-def test_predicate_is_fast() -> None:
-    rule = compiled('model == "gpt-4" and stream == false')
-    facts = RequestFacts(model="gpt-4")
-    best = min(timeit.repeat(lambda: rule.predicate(facts), number=2000, repeat=7)) / 2000
-    assert best < 2e-6
-
-
-def test_compiling_two_thousand_rules_is_fast() -> None:
-    compile_rule("stream")  # the parser is built once per process, on first use
-    short = [f'model == "m-{i}" and stream == false' for i in range(1000)]
-    longer = [f'model == "n-{i}" and (latency < {i + 1}ms or tier in ["a", "b{i}"])' for i in range(1000)]
-    texts = short + longer
-    start = time.perf_counter()
-    rules = [compile_rule(text) for text in texts]
-    elapsed = time.perf_counter() - start
-    assert all(rule.ok for rule in rules)
-    assert elapsed < 1.0
 
 
 def test_same_text_compiles_to_the_same_rule() -> None:

@@ -104,6 +104,11 @@ def test_names_resolve_to_attributes_headers_and_metadata() -> None:
     assert second.right.bare
 
 
+def test_keywords_are_reserved_but_may_be_metadata_keys() -> None:
+    node = parse('metadata["in"] == 1')
+    assert isinstance(node, Compare) and isinstance(node.left, Metadata) and node.left.path == ("in",)
+
+
 def test_keywords_inside_names_are_names() -> None:
     node = parse("android == notable")
     assert isinstance(node, Compare)
@@ -174,6 +179,8 @@ def test_shipped_grammar_is_preferred(tmp_path: Path, monkeypatch: pytest.Monkey
         ),
         ("cost > $", "expected an amount after `$`", "$", "write money as $1000 or $0.50"),
         ("model == @", "unexpected character `@`", "@", None),
+        ("stream and or", "expected a value after `and`, found `or`", "or", None),
+        ("metadata.in == 1", "`in` is a keyword, not a name", "in", 'write metadata["in"]'),
     ],
 )
 def test_syntax_errors_are_friendly(text: str, message: str, pointed: str, hint: str | None) -> None:

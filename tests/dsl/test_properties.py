@@ -70,9 +70,7 @@ EQUALITY = st.sampled_from(["==", "!="])
 DURATIONS = st.sampled_from(["10ms", "100ms", "1s", "5s"])
 SMALL_INTS = st.integers(min_value=-1, max_value=3)
 METADATA_NAMES = st.sampled_from(["x", "metadata.x", "y", 'metadata["y"]'])
-METADATA_LITERALS = st.sampled_from(
-    ['"a"', '"1"', "1", "2", "0.5", "true", "false", "null", "100ms", "$1", "50%"]
-)
+METADATA_LITERALS = st.sampled_from(['"a"', '"1"', "1", "2", "0.5", "true", "false", "null", "100ms", "$1", "50%"])
 FIXED_ATOMS = [
     "stream",
     "deterministic",
@@ -139,9 +137,7 @@ JSON_VALUES = st.recursive(
     | st.text(max_size=5)
     | st.decimals(allow_nan=True)
     | st.sampled_from(["1", "true", "100ms", "$1", "50%", "a"]),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
-    ),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
     max_leaves=5,
 )
 OPTIONAL_TEXT = st.none() | STRINGS | st.text(max_size=8)

@@ -53,9 +53,7 @@ def message(
 ) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if thinking is not None:
-        content.append(
-            {"type": "thinking", "thinking": thinking, "signature": "EqQBCgIYAhIM" + secrets.token_hex(8)}
-        )
+        content.append({"type": "thinking", "thinking": thinking, "signature": "EqQBCgIYAhIM" + secrets.token_hex(8)})
     if text is not None:
         content.append({"type": "text", "text": text})
     content.extend(tool_uses)
@@ -95,9 +93,7 @@ def stream_events(
         index += 1
     for id_, name, json_pieces in tool_uses:
         events.append(_block_start(index, {"type": "tool_use", "id": id_, "name": name, "input": {}}))
-        events += [
-            _delta(index, {"type": "input_json_delta", "partial_json": piece}) for piece in json_pieces
-        ]
+        events += [_delta(index, {"type": "input_json_delta", "partial_json": piece}) for piece in json_pieces]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
     reason = stop_reason or ("tool_use" if tool_uses else "end_turn")
@@ -117,9 +113,7 @@ def _delta(index: int, delta: dict[str, Any]) -> Event:
 
 def sse_body(events: Iterable[Event]) -> bytes:
     """`event: NAME` / `data: {json}` pairs, as Anthropic sends them (no [DONE])."""
-    return b"".join(
-        f"event: {name}\ndata: {orjson.dumps(data).decode()}\n\n".encode() for name, data in events
-    )
+    return b"".join(f"event: {name}\ndata: {orjson.dumps(data).decode()}\n\n".encode() for name, data in events)
 
 
 def error_body(type: str = "overloaded_error", message: str = "Overloaded") -> dict[str, Any]:

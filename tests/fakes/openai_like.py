@@ -93,9 +93,7 @@ def chunk(
         "system_fingerprint": FINGERPRINT,
     }
     choices = (
-        []
-        if delta is None
-        else [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        [] if delta is None else [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
     )
     return {**base, "choices": choices, **extra}
 
@@ -127,9 +125,7 @@ def tool_call_chunks(
         first = {"index": index, "id": id_, "type": "function", "function": {"name": name, "arguments": ""}}
         chunks.append(chunk({"tool_calls": [first]}, **extra))
         for piece in pieces:
-            chunks.append(
-                chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}, **extra)
-            )
+            chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}, **extra))
     chunks.append(chunk({}, finish_reason="tool_calls", **extra))
     if include_usage:
         chunks.append(chunk(None, usage=usage(82, 41)))
@@ -193,9 +189,7 @@ def rate_limit_error(
 def embeddings(
     vectors: Sequence[Sequence[float]], *, model: str = "text-embedding-3-small", tokens: int = 8
 ) -> dict[str, Any]:
-    data = [
-        {"object": "embedding", "index": i, "embedding": list(vector)} for i, vector in enumerate(vectors)
-    ]
+    data = [{"object": "embedding", "index": i, "embedding": list(vector)} for i, vector in enumerate(vectors)]
     return {
         "object": "list",
         "data": data,

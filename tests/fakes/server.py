@@ -53,9 +53,7 @@ class Reply:
     end: Ending = "complete"
 
     @classmethod
-    def json(
-        cls, data: Any, status: int = 200, headers: dict[str, str] | None = None, delay: float = 0.0
-    ) -> Reply:
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None, delay: float = 0.0) -> Reply:
         head = {"content-type": "application/json", **(headers or {})}
         return cls(status, tuple(head.items()), orjson.dumps(data), delay=delay)
 
@@ -277,8 +275,7 @@ async def _read_request(reader: asyncio.StreamReader, connection: int) -> Record
         raise _Malformed(f"bad request line {lines[0]!r}")
     method, target, _ = parts
     headers = tuple(
-        (name.strip(), value.strip())
-        for name, _, value in (line.partition(":") for line in lines[1:] if line)
+        (name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines[1:] if line)
     )
     fields = {name.lower(): value for name, value in headers}
     if "chunked" in fields.get("transfer-encoding", "").lower():

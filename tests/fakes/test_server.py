@@ -127,9 +127,7 @@ async def test_hang_records_the_request_and_never_answers(server: FakeServer) ->
         ),
     ],
 )
-async def test_chaos_replies_break_the_connection(
-    server: FakeServer, reply: Reply, error: type[Exception]
-) -> None:
+async def test_chaos_replies_break_the_connection(server: FakeServer, reply: Reply, error: type[Exception]) -> None:
     server.script("GET", "/chaos", reply)
     async with httpx.AsyncClient() as client:
         with pytest.raises(error):
@@ -164,9 +162,7 @@ async def test_chunked_request_bodies_are_read(server: FakeServer) -> None:
 async def test_many_concurrent_requests(server: FakeServer) -> None:
     server.script("POST", "/v1/chat/completions", Reply.sse([fake.sse_body(fake.text_chunks())]))
     async with httpx.AsyncClient() as client:
-        responses = await asyncio.gather(
-            *(client.post(server.url_for("/v1/chat/completions")) for _ in range(40))
-        )
+        responses = await asyncio.gather(*(client.post(server.url_for("/v1/chat/completions")) for _ in range(40)))
     assert {response.text for response in responses} == {fake.sse_body(fake.text_chunks()).decode()}
     assert len(server.requests) == 40
 
@@ -216,9 +212,7 @@ def test_anthropic_builders_make_a_coherent_stream() -> None:
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
     body = anthropic_like.sse_body(events)
-    assert body.startswith(b"event: message_start\ndata: {") and body.endswith(
-        b'data: {"type":"message_stop"}\n\n'
-    )
+    assert body.startswith(b"event: message_start\ndata: {") and body.endswith(b'data: {"type":"message_stop"}\n\n')
     assert anthropic_like.error_for(529) == {
         "type": "error",
         "error": {"type": "overloaded_error", "message": "Overloaded"},
@@ -252,9 +246,7 @@ class _HttpxAuthRequest(google.auth.transport.Request):
 
 def test_google_token_exchange_round_trip(server: FakeServer, tmp_path: Path) -> None:
     server.script("POST", google_token.TOKEN_PATH, Reply.json(google_token.token_response("ya29.t")))
-    key_file = google_token.write_service_account(
-        tmp_path / "sa.json", server.url_for(google_token.TOKEN_PATH)
-    )
+    key_file = google_token.write_service_account(tmp_path / "sa.json", server.url_for(google_token.TOKEN_PATH))
     credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
         str(key_file), scopes=["https://www.googleapis.com/auth/cloud-platform"]
     )

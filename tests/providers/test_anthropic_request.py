@@ -70,9 +70,7 @@ def test_golden_request(path: Path) -> None:
         assert translate(fixture) == fixture["expected_anthropic_request"]
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in REQUESTS if "expected_error" not in load(p)], ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", [p for p in REQUESTS if "expected_error" not in load(p)], ids=lambda p: p.stem)
 async def test_adapter_sends_the_golden_body(path: Path) -> None:
     fixture = load(path)
     options = frozen_mapping(fixture.get("options", {}))
@@ -83,12 +81,8 @@ async def test_adapter_sends_the_golden_body(path: Path) -> None:
 
 
 async def test_adapter_url_and_headers() -> None:
-    adapter = AnthropicAdapter(
-        provider(headers=(("anthropic-beta", Secret("${BETA}", "prompt-caching-2024-07-31")),))
-    )
-    request = await adapter.build_chat(
-        {"messages": [{"role": "user", "content": "Hi"}]}, TARGET, stream=False
-    )
+    adapter = AnthropicAdapter(provider(headers=(("anthropic-beta", Secret("${BETA}", "prompt-caching-2024-07-31")),)))
+    request = await adapter.build_chat({"messages": [{"role": "user", "content": "Hi"}]}, TARGET, stream=False)
     assert request.method == "POST"
     assert str(request.url) == "https://api.anthropic.com/v1/messages"
     assert request.headers["x-api-key"] == "sk-ant-test"
@@ -109,9 +103,7 @@ async def test_adapter_base_url_and_version_options() -> None:
 
 async def test_adapter_default_base_url_when_empty() -> None:
     adapter = AnthropicAdapter(provider(base_url="", api_key=None))
-    request = await adapter.build_chat(
-        {"messages": [{"role": "user", "content": "Hi"}]}, TARGET, stream=False
-    )
+    request = await adapter.build_chat({"messages": [{"role": "user", "content": "Hi"}]}, TARGET, stream=False)
     assert str(request.url) == "https://api.anthropic.com/v1/messages"
     assert "x-api-key" not in request.headers
 
@@ -237,9 +229,7 @@ def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     pending: list[str] = []
     for n in range(draw(st.integers(1, 12))):
-        role = draw(
-            st.sampled_from(["system", "developer", "user", "assistant", "tool" if pending else "user"])
-        )
+        role = draw(st.sampled_from(["system", "developer", "user", "assistant", "tool" if pending else "user"]))
         if role == "assistant" and draw(st.booleans()):
             ids = [f"call_{n}_{k}" for k in range(draw(st.integers(1, 3)))]
             calls = [{"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}} for i in ids]

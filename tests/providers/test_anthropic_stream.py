@@ -20,9 +20,7 @@ STREAMS = [
     *sorted((TRANSCRIPTS / "anthropic").glob("stream_*.sse")),
     TRANSCRIPTS / "vertex_ai" / "stream_text.sse",
 ]
-GOOD = [
-    p for p in STREAMS if "expected_chunks" in json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))
-]
+GOOD = [p for p in STREAMS if "expected_chunks" in json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))]
 STAMP = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1735689600, "model": "claude"}
 
 
@@ -106,9 +104,7 @@ def _event(data: dict[str, Any]) -> bytes:
     return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-START = _event(
-    {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3, "output_tokens": 1}}}
-)
+START = _event({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3, "output_tokens": 1}}})
 TEXT = _event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
 HI = _event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}})
 DELTA = _event({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}})
@@ -164,9 +160,7 @@ def test_message_stop_without_message_delta_still_finishes() -> None:
 
 
 def test_unknown_events_and_events_after_message_stop_are_ignored() -> None:
-    future = _event(
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": {}}}
-    )
+    future = _event({"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": {}}})
     unknown = _event({"type": "brand_new_event", "x": 1})
     chunks = decode([START + TEXT + future + unknown + HI + DELTA + STOP + HI])
     assert [c["choices"][0]["delta"] for c in chunks if c["choices"]] == [

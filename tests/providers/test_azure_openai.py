@@ -88,9 +88,7 @@ def test_annotation_with_a_finish_reason_becomes_an_empty_delta() -> None:
     decoder = a.stream_decoder(UpstreamTarget(a.provider, "m", "m"))
     event = {"choices": [{"index": 0, "finish_reason": "stop", "content_filter_results": {}}], "id": ""}
     chunks = decoder.feed(fake.sse_body([event]))
-    assert chunks == [
-        {"choices": [{"index": 0, "finish_reason": "stop", "content_filter_results": {}, "delta": {}}]}
-    ]
+    assert chunks == [{"choices": [{"index": 0, "finish_reason": "stop", "content_filter_results": {}, "delta": {}}]}]
 
 
 def test_error_transcripts() -> None:
@@ -143,9 +141,7 @@ def test_content_filter_error_is_mapped_faithfully() -> None:
 )
 async def test_url_forms(base_url: str, options: dict[str, Any], url: str) -> None:
     a = adapter(base_url, **options)
-    request = await a.build_chat(
-        {"model": "x", "messages": []}, UpstreamTarget(a.provider, "x", "m1"), stream=False
-    )
+    request = await a.build_chat({"model": "x", "messages": []}, UpstreamTarget(a.provider, "x", "m1"), stream=False)
     assert str(request.url) == url
     assert request.headers["api-key"] == "azure-key"
     assert "authorization" not in request.headers
@@ -157,9 +153,7 @@ async def test_deployment_round_trip_over_http(server: FakeServer) -> None:
     a = adapter(server.url, deployment="gpt4o-prod")
     target = UpstreamTarget(a.provider, "gpt-4o", "gpt-4o")
     async with httpx.AsyncClient() as client:
-        response = await client.send(
-            await a.build_chat({"model": "gpt-4o", "messages": []}, target, stream=False)
-        )
+        response = await client.send(await a.build_chat({"model": "gpt-4o", "messages": []}, target, stream=False))
     parsed = a.parse_chat(response.content, target)
     assert parsed["model"] == "gpt-4o"
     assert_valid_chat_completion(parsed)

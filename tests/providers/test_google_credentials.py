@@ -90,9 +90,7 @@ def private_key() -> rsa.RSAPrivateKey:
 
 
 def service_account_file(tmp_path: Path, key: rsa.RSAPrivateKey) -> str:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     info = {
         "type": "service_account",
         "project_id": "acme-prod",
@@ -250,9 +248,7 @@ async def test_an_unreachable_token_endpoint_is_a_credentials_error(
         await source.aclose()
 
 
-async def test_authorized_user_file_uses_the_refresh_token(
-    serve: Callable[..., FakeServer], tmp_path: Path
-) -> None:
+async def test_authorized_user_file_uses_the_refresh_token(serve: Callable[..., FakeServer], tmp_path: Path) -> None:
     hits: list[int] = []
     fake = serve(token_endpoint(hits))
     info = {"type": "authorized_user", "client_id": "cid", "client_secret": "cs", "refresh_token": "rt-1"}
@@ -314,9 +310,7 @@ def metadata_server(counter: list[int]) -> Callable[[str, str, bytes], Reply]:
         if route == "/computeMetadata/v1/instance/service-accounts/default/":
             info = {"email": email, "scopes": [CLOUD_PLATFORM_SCOPE], "aliases": ["default"]}
             return 200, flavor, json.dumps(info).encode()
-        if route in (
-            f"/computeMetadata/v1/instance/service-accounts/{name}/token" for name in (email, "default")
-        ):
+        if route in (f"/computeMetadata/v1/instance/service-accounts/{name}/token" for name in (email, "default")):
             counter.append(1)
             token = {"access_token": f"gce-{len(counter)}", "expires_in": 3599, "token_type": "Bearer"}
             return 200, flavor, json.dumps(token).encode()
@@ -336,9 +330,7 @@ async def test_adc_from_the_metadata_server(
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud credentials on this machine
     monkeypatch.setenv("GCE_METADATA_IP", host)
-    monkeypatch.setattr(
-        _metadata, "_GCE_METADATA_HOST", host
-    )  # google-auth reads GCE_METADATA_HOST at import
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)  # google-auth reads GCE_METADATA_HOST at import
     source = GoogleTokenSource.from_options({})
     try:
         assert await source.token() == "gce-1"

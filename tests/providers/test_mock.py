@@ -36,9 +36,7 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 
 def provider(**options: Any) -> ProviderPlan:
     models = (ModelRoute("demo", "mock-large"), ModelRoute("fast", "mock-small"))
-    return ProviderPlan(
-        name="demo-mock", type="mock", base_url="mock://demo-mock", models=models, options=options
-    )
+    return ProviderPlan(name="demo-mock", type="mock", base_url="mock://demo-mock", models=models, options=options)
 
 
 async def send(
@@ -157,9 +155,7 @@ async def test_embeddings_honour_dimensions_and_base64() -> None:
         response = await client.post("mock://demo-mock/embeddings", json=body)
     encoded = response.json()["data"][0]["embedding"]
     decoded = struct.unpack("<4f", base64.b64decode(encoded))
-    assert all(
-        math.isclose(a, b, rel_tol=1e-6) for a, b in zip(decoded, mock_embedding("alpha", 4), strict=True)
-    )
+    assert all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(decoded, mock_embedding("alpha", 4), strict=True))
 
 
 async def test_models_list_and_unknown_routes() -> None:
@@ -176,9 +172,7 @@ async def test_models_list_and_unknown_routes() -> None:
 
 async def test_mock_adapter_targets_mock_scheme_without_credentials() -> None:
     plan = ProviderPlan(name="local mock", type="mock", base_url="")
-    request = await MockAdapter(plan).build_chat(
-        {"messages": []}, UpstreamTarget(plan, "a", "b"), stream=False
-    )
+    request = await MockAdapter(plan).build_chat({"messages": []}, UpstreamTarget(plan, "a", "b"), stream=False)
     assert request.url.scheme == "mock"
     assert request.url.path == "/chat/completions"
     assert "authorization" not in request.headers

@@ -45,9 +45,7 @@ def stamp(chunk: dict[str, Any]) -> dict[str, Any]:
 
 def adapter(base_url: str = "https://api.openai.com/v1", key: str | None = "sk-test") -> OpenAIAdapter:
     secret = None if key is None else Secret("${OPENAI_API_KEY}", key)
-    return OpenAIAdapter(
-        ProviderPlan(name="openai", type="openai", base_url=base_url, api_key=secret, wildcard=True)
-    )
+    return OpenAIAdapter(ProviderPlan(name="openai", type="openai", base_url=base_url, api_key=secret, wildcard=True))
 
 
 def target_for(a: OpenAIAdapter) -> UpstreamTarget:
@@ -146,9 +144,7 @@ def test_unusable_retry_after_is_ignored(value: str) -> None:
 
 
 def test_error_fields_that_are_not_strings_become_strings() -> None:
-    body = orjson.dumps(
-        {"error": {"message": "busy", "type": "server_error", "code": 503, "param": ["messages", 0]}}
-    )
+    body = orjson.dumps({"error": {"message": "busy", "type": "server_error", "code": 503, "param": ["messages", 0]}})
     error = error_from_response(503, {}, body)
     assert (error.code, error.param) == ("503", '["messages",0]')
 
@@ -328,9 +324,7 @@ async def test_rate_limit_over_http(server: FakeServer) -> None:
 
 
 async def test_embeddings_over_http(server: FakeServer) -> None:
-    server.script(
-        "POST", "/v1/embeddings", Reply.json(fake.embeddings([[0.1, 0.2]], model="text-embedding-3-small"))
-    )
+    server.script("POST", "/v1/embeddings", Reply.json(fake.embeddings([[0.1, 0.2]], model="text-embedding-3-small")))
     a = adapter(server.url_for("/v1"))
     target = UpstreamTarget(a.provider, "embed", "text-embedding-3-small")
     async with httpx.AsyncClient() as client:

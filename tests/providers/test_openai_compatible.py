@@ -84,10 +84,7 @@ def test_missing_finish_reason_is_closed_before_the_usage_chunk() -> None:
 def test_tool_calls_without_index_get_one_and_finish_as_tool_calls() -> None:
     _, _, _, expected = transcripts.stream_case(KIND, "stream_tool_calls_no_index.sse")
     calls = [
-        call
-        for chunk in expected
-        for choice in chunk["choices"]
-        for call in choice["delta"].get("tool_calls", ())
+        call for chunk in expected for choice in chunk["choices"] for call in choice["delta"].get("tool_calls", ())
     ]
     assert [call["index"] for call in calls] == [0, 1]
     assert expected[-1]["choices"][0]["finish_reason"] == "tool_calls"
@@ -176,9 +173,7 @@ async def test_no_authorization_without_a_key_over_http(server: FakeServer) -> N
     a = adapter(server.url_for("/v1"))
     target = UpstreamTarget(a.provider, "local", "llama3.2")
     async with httpx.AsyncClient() as client:
-        response = await client.send(
-            await a.build_chat({"model": "local", "messages": []}, target, stream=False)
-        )
+        response = await client.send(await a.build_chat({"model": "local", "messages": []}, target, stream=False))
     parsed = a.parse_chat(response.content, target)
     assert_valid_chat_completion(parsed)
     assert server.requests[0].header("authorization") is None

@@ -59,24 +59,18 @@ def test_registry_is_read_only() -> None:
 
 
 def test_unknown_type_names_the_known_ones() -> None:
-    with pytest.raises(
-        AdapterUnavailable, match=r"unknown provider type 'gemini'.*anthropic.*openai_compatible"
-    ):
+    with pytest.raises(AdapterUnavailable, match=r"unknown provider type 'gemini'.*anthropic.*openai_compatible"):
         adapter_for(plan("gemini"))
 
 
-def test_lazy_type_is_imported_on_first_use(
-    monkeypatch: pytest.MonkeyPatch, fake_module: types.ModuleType
-) -> None:
+def test_lazy_type_is_imported_on_first_use(monkeypatch: pytest.MonkeyPatch, fake_module: types.ModuleType) -> None:
     monkeypatch.setattr(registry, "LAZY_ADAPTERS", {"lazy-test": f"{fake_module.__name__}:LazyAdapter"})
     assert adapter_class("lazy-test") is fake_module.LazyAdapter
     assert isinstance(adapter_for(plan("lazy-test")), fake_module.LazyAdapter)
 
 
 def test_lazy_type_whose_module_is_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        registry, "LAZY_ADAPTERS", {"later": "modelmux.providers.not_written_yet:LaterAdapter"}
-    )
+    monkeypatch.setattr(registry, "LAZY_ADAPTERS", {"later": "modelmux.providers.not_written_yet:LaterAdapter"})
     with pytest.raises(AdapterUnavailable, match=r"provider type 'later' is not available: cannot import"):
         adapter_for(plan("later"))
 

@@ -144,9 +144,7 @@ def test_parse_chat_and_stream_use_the_anthropic_format() -> None:
     chunks = decoder.feed((VERTEX / "stream_text.sse").read_bytes()) + decoder.finish()
     assert chunks == load(VERTEX / "stream_text.json")["expected_chunks"]
     for chunk in chunks:
-        assert_valid_chunk(
-            {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "claude", **chunk}
-        )
+        assert_valid_chunk({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "claude", **chunk})
 
 
 @pytest.mark.parametrize("case", load(VERTEX / "errors.json")["cases"], ids=lambda c: c["name"])

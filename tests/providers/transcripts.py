@@ -137,9 +137,7 @@ def assert_decodes_at_every_boundary(
     assert decode(adapter.stream_decoder(target), [raw]) == expected
     assert decode(adapter.stream_decoder(target), [raw[i : i + 1] for i in range(len(raw))]) == expected
     for cut in range(len(raw) + 1):
-        assert decode(adapter.stream_decoder(target), [raw[:cut], raw[cut:]]) == expected, (
-            f"split at byte {cut}"
-        )
+        assert decode(adapter.stream_decoder(target), [raw[:cut], raw[cut:]]) == expected, f"split at byte {cut}"
 
 
 def stream_case(kind: str, name: str) -> tuple[ProviderAdapter, UpstreamTarget, bytes, list[dict[str, Any]]]:

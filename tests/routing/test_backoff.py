@@ -10,9 +10,7 @@ from modelmux.plan.models import FallbackPlan
 from modelmux.routing import backoff_ceiling, backoff_delay
 
 
-def _plan(
-    backoff: str, initial: float = 0.5, max_delay: float = 4.0, max_retry_after: float = 30.0
-) -> FallbackPlan:
+def _plan(backoff: str, initial: float = 0.5, max_delay: float = 4.0, max_retry_after: float = 30.0) -> FallbackPlan:
     return FallbackPlan(
         enabled=True,
         max_retries=5,

@@ -192,17 +192,13 @@ def test_rule_plan_is_usable_standalone() -> None:
         model_equals=None,
         location="x:1:1",
     )
-    plan = compile_plan(
-        "providers:\n  - {name: a, type: mock, models: [m]}\n  - {name: b, type: mock, models: [m]}\n"
-    )
+    plan = compile_plan("providers:\n  - {name: a, type: mock, models: [m]}\n  - {name: b, type: mock, models: [m]}\n")
     h = Harness(with_routing(plan, rules=(rule,), unindexed_rules=(0,)))
     assert h.names("m") == ["b"]
 
 
 def test_decide_consumes_nothing() -> None:
-    h = Harness(
-        compile_plan("providers:\n  - {name: a, type: mock, models: [gpt-4], rate_limit: {rpm: 1}}\n")
-    )
+    h = Harness(compile_plan("providers:\n  - {name: a, type: mock, models: [gpt-4], rate_limit: {rpm: 1}}\n"))
     for _ in range(50):
         assert h.names() == ["a"]
     assert h.provider("a").try_acquire(1)
@@ -213,9 +209,7 @@ def test_a_new_plan_brings_its_latency_decay() -> None:
     h = Harness(compile_plan(RULES))
     h.decide()
     assert h.provider("openai").latency_decay == 60.0
-    h.plan = compile_plan(
-        RULES.replace("  strategy: model_specific\n", "  strategy: latency\n  latency_decay: 5s\n")
-    )
+    h.plan = compile_plan(RULES.replace("  strategy: model_specific\n", "  strategy: latency\n  latency_decay: 5s\n"))
     h.decide()
     assert h.state.latency_decay == 5.0
     assert h.provider("openai").latency_decay == 5.0

@@ -87,9 +87,7 @@ def test_enforced_residency_fails_rather_than_leave_the_region() -> None:
 def test_enforced_residency_with_an_unknown_region_matches_provider_region_only() -> None:
     h = _harness(residency="enforced")
     assert h.names(region="mars") == []
-    h2 = Harness(
-        compile_plan(_yaml("model_specific", "enforced", "").replace("region: eu}", "region: mars}"))
-    )
+    h2 = Harness(compile_plan(_yaml("model_specific", "enforced", "").replace("region: eu}", "region: mars}")))
     assert h2.names(region="mars") == ["frankfurt"]
 
 
@@ -110,9 +108,7 @@ def test_geographic_flag_with_another_strategy() -> None:
 @settings(max_examples=30, deadline=None)
 @given(
     region=st.sampled_from(["us-east-1", "us", "europe-west1", "eu", "europe", "asia-southeast1"]),
-    strategy=st.sampled_from(
-        ["round_robin", "weighted", "least_connections", "latency", "cost", "geographic"]
-    ),
+    strategy=st.sampled_from(["round_robin", "weighted", "least_connections", "latency", "cost", "geographic"]),
     broken=st.sets(st.sampled_from(["openai", "anthropic", "vertex_ai", "bedrock", "frankfurt"])),
 )
 def test_enforced_residency_property(region: str, strategy: str, broken: set[str]) -> None:

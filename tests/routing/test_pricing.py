@@ -83,9 +83,7 @@ def test_provider_pricing_overrides_the_table() -> None:
     assert price_for(provider, "gpt-4o") == own  # by public name
     plain = ProviderPlan(name="q", type="openai", base_url="https://example.invalid")
     assert price_for(plain, "gpt-4o") == builtin_prices().models["gpt-4o"]
-    by_upstream = ProviderPlan(
-        name="r", type="openai", base_url="x", pricing=MappingProxyType({"gpt-4o": own})
-    )
+    by_upstream = ProviderPlan(name="r", type="openai", base_url="x", pricing=MappingProxyType({"gpt-4o": own}))
     assert price_for(by_upstream, "gpt-4o") == own
 
 
@@ -98,6 +96,6 @@ def test_estimate_cost() -> None:
     no_cache_price = Price(Decimal("3"), Decimal("15"))
     assert estimate_cost(no_cache_price, 1000, 0, cached_tokens=1000) == Decimal("0.003")
     assert estimate_cost(None, 1000, 1000) == Decimal(0)
-    assert estimate_cost(price, 10, 0, cached_tokens=50) == estimate_cost(
-        price, 0, 0, cached_tokens=0
-    ) + Decimal("0.0000125")
+    assert estimate_cost(price, 10, 0, cached_tokens=50) == estimate_cost(price, 0, 0, cached_tokens=0) + Decimal(
+        "0.0000125"
+    )

@@ -146,9 +146,7 @@ def test_cost_uses_output_estimate() -> None:
 
 
 def test_availability_prefers_healthy() -> None:
-    h = _harness(
-        "availability", "a", "b", "c", extra="circuit_breaker: {failures: 2, window: 60s, cooldown: 10s}"
-    )
+    h = _harness("availability", "a", "b", "c", extra="circuit_breaker: {failures: 2, window: 60s, cooldown: 10s}")
     h.provider("a").on_start()
     h.provider("a").on_failure("status_5xx")
     assert h.names() == ["b", "c", "a"]  # a has a recent error rate

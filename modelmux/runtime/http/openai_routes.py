@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from quart import Blueprint, Response, current_app, request
@@ -32,23 +33,28 @@ def current_plan() -> Plan:
 
 
 async def read_body(plan: Plan) -> dict[str, Any]:
+    """The JSON body, read piece by piece so a body over the limit is refused as soon as it is over,
+    whether it announced its length or came chunked."""
+    limit = plan.server.max_body_size
     length = request.content_length
-    if length is not None and length > plan.server.max_body_size:
+    if length is not None and length > limit:
+        raise _too_large(limit)
+    raw = bytearray()
+    try:
+        async with asyncio.timeout(request.body_timeout):
+            async for piece in request.body:
+                raw += piece
+                if len(raw) > limit:
+                    raise _too_large(limit)
+    except TimeoutError:
         raise RequestError(
-            413,
-            f"the request body is larger than {plan.server.max_body_size} bytes",
-            code="request_too_large",
-        )
-    raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
-    if isinstance(raw, str):
-        raw = raw.encode()
-    if len(raw) > plan.server.max_body_size:
-        raise RequestError(
-            413,
-            f"the request body is larger than {plan.server.max_body_size} bytes",
-            code="request_too_large",
-        )
-    return parse_json_body(raw, max_depth=plan.server.max_json_depth)
+            408, f"the request body did not arrive within {request.body_timeout}s", code="request_timeout"
+        ) from None
+    return parse_json_body(bytes(raw), max_depth=plan.server.max_json_depth)
+
+
+def _too_large(limit: int) -> RequestError:
+    return RequestError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
 
 
 def lower_headers() -> dict[str, str]:

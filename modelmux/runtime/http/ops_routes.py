@@ -38,9 +38,7 @@ async def ready() -> Response:
     usable = [p.name for p in plan.providers if svc.state.provider(p).available()[0]]
     if not usable:
         return json_response({"status": "not_ready", "reason": "every provider is unavailable"}, 503)
-    return json_response(
-        {"status": "ready", "fingerprint": plan.fingerprint, "providers_available": len(usable)}
-    )
+    return json_response({"status": "ready", "fingerprint": plan.fingerprint, "providers_available": len(usable)})
 
 
 def require_admin() -> None:
@@ -105,9 +103,7 @@ async def admin_reload() -> Response:
     svc = services()
     result = await svc.reload()
     if result is None:
-        raise RequestError(
-            409, "this server was started without a config file to reload", code="no_config_file"
-        )
+        raise RequestError(409, "this server was started without a config file to reload", code="no_config_file")
     plan = svc.holder.plan
     body = {
         "ok": result.ok,

@@ -1,0 +1,1 @@
+"""`modelmux doctor`: checks of a setup beyond the config itself, each with a fix when it fails."""
