@@ -127,6 +127,7 @@ def _plan(config: Config, ctx: CompileContext, templates: dict[PathKey, str]) ->
         regions=regions,
         sections=MappingProxyType({name: deep_freeze(getattr(config, name)) for name in RUNTIME_SECTIONS}),
         secret_paths=frozenset(".".join(str(p) for p in path) for path in templates),
+        watch_files=tuple(os.path.abspath(f) for f in (*ctx.loaded.files, *ctx.loaded.script_paths)),
     )
     return plan, public
 

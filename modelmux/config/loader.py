@@ -52,6 +52,7 @@ class LoadedConfig:
     diagnostics: DiagnosticBag = field(default_factory=DiagnosticBag)
     base_dir: str = "."
     scripts: dict[str, str] = field(default_factory=dict)
+    script_paths: list[str] = field(default_factory=list)
 
     def span(self, path: PathKey, *, key: bool = False) -> SourceSpan | None:
         """The closest known position for a path (walking up to a parent when needed)."""
@@ -116,6 +117,7 @@ def _read_scripts(loaded: LoadedConfig) -> None:
         if not isinstance(value, str) or span is None or "${" in value:
             continue
         target = Path(span.file).resolve().parent / value
+        loaded.script_paths.append(str(target))
         try:
             loaded.scripts[value] = target.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -227,6 +227,7 @@ class Plan:
     regions: Mapping[str, RegionPlan]
     sections: Mapping[str, Any]
     secret_paths: frozenset[str] = frozenset()
+    watch_files: tuple[str, ...] = ()
 
     def providers_for(self, model: str) -> tuple[str, ...]:
         """Names of the providers that serve a public model name, in config order."""
