@@ -62,7 +62,9 @@ def run_plan(path: str, *, output: str) -> int:
 
 def _text(plan: Plan, document: dict[str, Any]) -> str:
     lines = [f"plan {plan.fingerprint}  ({', '.join(plan.files)})", "", "providers:"]
+    shown_urls = {p.get("name"): p.get("base_url") for p in document["config"].get("providers", [])}
     for provider in plan.providers:
+        base_url = shown_urls.get(provider.name) or (provider.base_url if "@" not in provider.base_url else "***")
         models = ", ".join(
             route.public if route.public == route.upstream else f"{route.public}->{route.upstream}"
             for route in provider.models
@@ -72,7 +74,7 @@ def _text(plan: Plan, document: dict[str, Any]) -> str:
         key = f" key={provider.api_key}" if provider.api_key else ""
         region = f" region={provider.region}" if provider.region else ""
         lines.append(
-            f"  {provider.name:<16} {provider.type:<18} {provider.base_url}{key}{region}"
+            f"  {provider.name:<16} {provider.type:<18} {base_url}{key}{region}"
             f" timeout={format_duration(provider.timeout)} models=[{models}]"
         )
     routing = plan.routing

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from modelmux.compiler.context import CompileContext
+from modelmux.compiler.partial import check_unvalidated
 from modelmux.compiler.policies import (
     check_analytics,
     check_auth,
@@ -85,14 +86,43 @@ def compile_loaded(
     bag.items.extend(loaded.diagnostics.items)
     ctx = CompileContext(loaded, bag, strict)
     if bag.has_errors and not loaded.data:
-        return _result(None, bag, loaded, None, strict, {})
+        return _result(None, bag, loaded, None, strict, {}, [])
     interpolated = interpolate(loaded, env, bag, missing_is_error=not allow_missing_env)
+    scrub = _secret_values(interpolated.data, interpolated.templates)
     config = check_config(interpolated.data, loaded, bag)
     if config is None:
-        return _result(None, bag, loaded, None, strict, {})
+        check_unvalidated(interpolated.data, ctx)
+        return _result(None, bag, loaded, None, strict, {}, scrub)
     templates = dict(interpolated.templates)
     plan, public = _plan(config, ctx, templates)
-    return _result(plan, bag, loaded, config, strict, public)
+    return _result(plan, bag, loaded, config, strict, public, scrub)
+
+
+def _secret_values(data: Any, templates: Mapping[PathKey, str]) -> list[tuple[str, str]]:
+    """(value, template) for every interpolated value, longest first: diagnostics show the template."""
+    found = []
+    for path, template in templates.items():
+        value: Any = data
+        for part in path:
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+                value = value[part]
+            else:
+                value = None
+        if isinstance(value, str) and len(value) >= 3 and value != template:
+            found.append((value, template))
+    return sorted(found, key=lambda pair: -len(pair[0]))
+
+
+def _scrubbed(diagnostic: Diagnostic, scrub: list[tuple[str, str]]) -> Diagnostic:
+    message, hint = diagnostic.message, diagnostic.hint
+    for value, template in scrub:
+        message = message.replace(value, template)
+        hint = hint.replace(value, template) if hint else hint
+    if message == diagnostic.message and hint == diagnostic.hint:
+        return diagnostic
+    return Diagnostic(diagnostic.severity, message, diagnostic.span, hint, diagnostic.code, diagnostic.source_line)
 
 
 def _plan(config: Config, ctx: CompileContext, templates: dict[PathKey, str]) -> tuple[Plan | None, dict[str, Any]]:
@@ -176,8 +206,9 @@ def _result(
     config: Config | None,
     strict: bool,
     public: dict[str, Any],
+    scrub: list[tuple[str, str]] | None = None,
 ) -> CompileResult:
-    items = bag.sorted()
+    items = [_scrubbed(d, scrub or []) for d in bag.sorted()]
     if strict:
         items = [
             Diagnostic(Severity.ERROR, d.message, d.span, d.hint, d.code, d.source_line) if not d.is_error else d

@@ -22,7 +22,7 @@ SECRET_KEYS = frozenset(
     }
 )
 SECRET_PARENTS = frozenset({"headers"})
-URL_KEYS = frozenset({"url", "storage", "jwks_url", "otlp_endpoint"})
+URL_KEYS = frozenset({"url", "storage", "jwks_url", "otlp_endpoint", "base_url", "smtp_url"})
 
 
 def redacted(data: Any, templates: Mapping[PathKey, str], path: PathKey = ()) -> Any:

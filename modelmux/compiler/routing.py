@@ -179,9 +179,14 @@ def _check_geography(config: Config, ctx: CompileContext) -> None:
     routing = config.routing
     wants_regions = routing.geographic or routing.strategy == "geographic" or routing.data_residency != "off"
     if wants_regions and not config.regions:
+        culprit = (
+            "data_residency"
+            if routing.data_residency != "off"
+            else ("geographic" if routing.geographic else "strategy")
+        )
         ctx.bag.error(
             "geographic routing and data residency need a `regions:` section",
-            ctx.span(("routing",), key=True),
+            ctx.span(("routing", culprit)),
             hint="add regions: {us-east-1: {providers: [openai]}}",
             code="regions",
         )

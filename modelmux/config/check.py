@@ -26,6 +26,7 @@ from modelmux.units import EXAMPLES, UnitKind
 class _Located:
     path: PathKey
     allowed: tuple[str, ...]
+    branch_mismatch: bool = False  # the error came from a union member whose shape the data does not have
 
 
 def check_config(data: dict[str, Any], loaded: LoadedConfig, bag: DiagnosticBag) -> Config | None:
@@ -33,29 +34,31 @@ def check_config(data: dict[str, Any], loaded: LoadedConfig, bag: DiagnosticBag)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            _report(error, data, loaded, bag)
-        return None
+        errors = exc.errors(include_url=False)
+    located = [(error, _locate(error["loc"], data)) for error in errors]
+    relevant = [(e, where) for e, where in located if not where.branch_mismatch]
+    for error, where in relevant or located:
+        _report(error, where, data, loaded, bag)
+    return None
 
 
-def _report(error: ErrorDetails, data: dict[str, Any], loaded: LoadedConfig, bag: DiagnosticBag) -> None:
-    located = _locate(error["loc"])
+def _report(
+    error: ErrorDetails, located: _Located, data: dict[str, Any], loaded: LoadedConfig, bag: DiagnosticBag
+) -> None:
     kind = error["type"]
     path = located.path
     message = _clean(error["msg"])
     hint: str | None = None
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
-        where = ".".join(str(p) for p in path[:-1]) or "top level"
-        message = f"unknown key `{key}` in {where}"
+        message = f"unknown key `{key}` {_where(path[:-1])}"
         hint = suggestion(key, located.allowed) or _allowed_hint(located.allowed)
         bag.error(message, loaded.span(path, key=True), hint=hint, code="unknown-key")
         return
     if kind == "missing":
         key = str(path[-1]) if path else "?"
         parent = path[:-1]
-        where = ".".join(str(p) for p in parent) or "the top level"
-        bag.error(f"missing required key `{key}` in {where}", loaded.span(parent, key=True), code="missing-key")
+        bag.error(f"missing required key `{key}` {_where(parent)}", loaded.span(parent, key=True), code="missing-key")
         return
     if kind == "union_tag_invalid":
         ctx = error.get("ctx") or {}
@@ -82,12 +85,26 @@ def _report(error: ErrorDetails, data: dict[str, Any], loaded: LoadedConfig, bag
     bag.error(message, loaded.span(path), hint=hint or _unit_hint(message), code=kind)
 
 
-def _locate(loc: Sequence[int | str]) -> _Located:
+def _locate(loc: Sequence[int | str], data: Any) -> _Located:
     annotation: Any = Config
     path: list[str | int] = []
     allowed: tuple[str, ...] = ()
-    for part in loc:
+    mismatch = False
+    parts = list(loc)
+    while parts:
+        part = parts[0]
         annotation = _unwrap(annotation)
+        members = _union_members(annotation)
+        if members:
+            chosen = _choose_member(members, part)
+            if chosen is not None:
+                mismatch = mismatch or not _shape_fits(chosen, _value_at(data, tuple(path)))
+                annotation = chosen
+                parts.pop(0)
+                continue
+            annotation = _only_model(members)
+            continue
+        parts.pop(0)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields = _field_names(annotation)
             allowed = tuple(fields)
@@ -95,12 +112,6 @@ def _locate(loc: Sequence[int | str]) -> _Located:
             field = fields.get(str(part))
             annotation = field if field is not None else Any
             continue
-        members = _union_members(annotation)
-        if members:
-            chosen = _choose_member(members, part)
-            if chosen is not None:
-                annotation = chosen
-                continue
         origin = typing.get_origin(annotation)
         args = typing.get_args(annotation)
         path.append(part)
@@ -110,7 +121,23 @@ def _locate(loc: Sequence[int | str]) -> _Located:
             annotation = args[1]
         else:
             annotation = Any
-    return _Located(tuple(path), allowed)
+    return _Located(tuple(path), allowed, mismatch)
+
+
+def _only_model(members: tuple[Any, ...]) -> Any:
+    """`Section | None` has no member name in pydantic's location: step into the one model it holds."""
+    models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    return models[0] if len(models) == 1 else Any
+
+
+def _shape_fits(member: Any, value: Any) -> bool:
+    """Whether data of this shape could be meant for this union member (a mapping for a model...)."""
+    origin = typing.get_origin(member) or member
+    if isinstance(value, dict):
+        return (isinstance(origin, type) and issubclass(origin, BaseModel)) or origin is dict
+    if isinstance(value, list):
+        return origin in (list, tuple)
+    return not ((isinstance(origin, type) and issubclass(origin, BaseModel)) or origin in (list, tuple, dict))
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -151,6 +178,15 @@ def _field_names(model: type[BaseModel]) -> dict[str, Any]:
     for name, info in model.model_fields.items():
         names[info.alias or name] = info.annotation
     return names
+
+
+def _where(path: PathKey) -> str:
+    if not path:
+        return "at the top level"
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return f"in {text}"
 
 
 def _value_at(data: Any, path: PathKey) -> Any:

@@ -61,7 +61,7 @@ class DiagnosticBag:
 
     def __init__(self, lines_by_file: Mapping[str, Sequence[str]] | None = None) -> None:
         self.items: list[Diagnostic] = []
-        self._lines = lines_by_file or {}
+        self._lines = lines_by_file if lines_by_file is not None else {}
 
     def add(
         self,

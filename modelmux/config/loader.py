@@ -77,13 +77,28 @@ def load_config(path: str | os.PathLike[str], *, text: str | None = None) -> Loa
     """Load a config file and its includes. Never raises for bad content: problems are diagnostics."""
     loader = _Loader()
     root_name = str(path)
-    node = loader.load_file(root_name, text=text, stack=())
+    try:
+        node = loader.load_file(root_name, text=text, stack=())
+    except RecursionError:
+        loader.bag.error(
+            "the config is nested too deeply to read",
+            SourceSpan(root_name, 1, 1),
+            code="yaml",
+            hint="configs are a few levels deep; check for a runaway structure",
+        )
+        node = None
     data: dict[str, Any] = {}
     positions: dict[PathKey, NodePosition] = {}
     if node is not None:
         if isinstance(node.value, dict):
             positions[()] = node.position
-            plain = _flatten(node, (), positions)
+            try:
+                plain = _flatten(node, (), positions)
+            except _TooDeep as deep:
+                plain, positions = {}, {}
+                loader.bag.error(
+                    f"the config is nested more than {MAX_DEPTH} levels deep", deep.position.value, code="yaml"
+                )
             data = plain if isinstance(plain, dict) else {}
         else:
             loader.bag.error(
@@ -149,7 +164,11 @@ class _Loader:
             mark = exc.problem_mark or exc.context_mark
             span = SourceSpan(name, mark.line + 1, mark.column + 1) if mark is not None else None
             problem = exc.problem or exc.context or "invalid YAML"
-            self.bag.error(f"invalid YAML: {problem}", span, code="yaml")
+            tabs = "\\t" in problem or "\t" in problem
+            hint = "YAML does not allow tabs for indentation; indent with spaces" if tabs else None
+            if "duplicate key" in problem:
+                hint = "each key may appear once in a mapping; remove or rename one"
+            self.bag.error(f"invalid YAML: {problem}", span, code="yaml", hint=hint)
             return None
         except YAMLError as exc:
             self.bag.error(f"invalid YAML: {exc}", SourceSpan(name, 1, 1), code="yaml")
@@ -195,9 +214,10 @@ class _Loader:
 def _convert(raw: Any, name: str, position: NodePosition) -> _Node:
     if isinstance(raw, CommentedMap):
         items: dict[str, _Node] = {}
+        own = (position.value.line - 1, position.value.column - 1)
         for key, value in raw.items():
-            key_line, key_col = raw.lc.key(key)
-            value_line, value_col = raw.lc.value(key)
+            key_line, key_col = _mark(raw.lc.key, key, own)
+            value_line, value_col = _mark(raw.lc.value, key, own)
             style = getattr(value, "style", None) if isinstance(value, ScalarString) else None
             child_position = NodePosition(
                 SourceSpan(name, key_line + 1, key_col + 1, key_line + 1, key_col + 1 + len(str(key))),
@@ -216,6 +236,15 @@ def _convert(raw: Any, name: str, position: NodePosition) -> _Node:
     if isinstance(raw, ScalarString):
         return _Node(str(raw), position)
     return _Node(raw, position)
+
+
+def _mark(lookup: Any, key: Any, fallback: tuple[int, int]) -> tuple[int, int]:
+    """A key's or value's position; keys merged in with `<<: *anchor` have none: use the mapping's."""
+    try:
+        found = lookup(key)
+    except (KeyError, TypeError):
+        return fallback
+    return (found[0], found[1]) if found and found[0] is not None else fallback
 
 
 def _style(value: Any, style: str | None) -> str | None:
@@ -247,7 +276,17 @@ def _merge(into: _Node, other: _Node, bag: DiagnosticBag) -> None:
             )
 
 
+MAX_DEPTH = 64
+
+
+class _TooDeep(Exception):
+    def __init__(self, position: NodePosition) -> None:
+        self.position = position
+
+
 def _flatten(node: _Node, path: PathKey, positions: dict[PathKey, NodePosition]) -> Any:
+    if len(path) > MAX_DEPTH:
+        raise _TooDeep(node.position)
     if isinstance(node.value, dict):
         result: dict[str, Any] = {}
         for key, child in node.value.items():

@@ -92,6 +92,9 @@ class ProviderPlan:
     headers: tuple[tuple[str, Secret], ...] = ()
     options: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
+    def __repr__(self) -> str:  # base_url may carry credentials: show only what identifies the provider
+        return f"ProviderPlan(name={self.name!r}, type={self.type!r})"
+
     def upstream_model(self, public: str) -> str | None:
         """The upstream name for a public model name, or None when this provider does not serve it."""
         for route in self.models:
@@ -228,6 +231,10 @@ class Plan:
     sections: Mapping[str, Any]
     secret_paths: frozenset[str] = frozenset()
     watch_files: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # sections hold secrets: a plan is shown by its fingerprint
+        names = ", ".join(p.name for p in self.providers)
+        return f"Plan(fingerprint={self.fingerprint!r}, providers=[{names}])"
 
     def providers_for(self, model: str) -> tuple[str, ...]:
         """Names of the providers that serve a public model name, in config order."""

@@ -7,7 +7,9 @@ fall back before anything reached the client. Every failure is an `AttemptFailur
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -56,6 +58,26 @@ def transport_failure(exc: Exception, provider: str, timeout: float) -> AttemptF
         code="upstream_unreachable",
     )
     return AttemptFailure(error, "connect_error", 502)
+
+
+@asynccontextmanager
+async def time_limit(seconds: float | None, provider: str) -> AsyncIterator[None]:
+    """Bound one attempt by the fallback policy's `attempt_timeout` and what is left of its `deadline`."""
+    if seconds is None:
+        yield
+        return
+    try:
+        async with asyncio.timeout(max(seconds, 0.0)):
+            yield
+    except TimeoutError:
+        error = RequestError(
+            504,
+            f"the upstream provider {provider!r} did not answer within {seconds:.3g}s "
+            "(routing.fallback attempt_timeout / deadline)",
+            type="api_error",
+            code="upstream_timeout",
+        )
+        raise AttemptFailure(error, "timeout", 504) from None
 
 
 async def send_json(

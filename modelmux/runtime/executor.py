@@ -6,7 +6,9 @@ latency statistics, and relays streams. Retry policy (CONFIG.md `routing.fallbac
 - 401, 403 and 429 move on to another provider and never retry the same one;
 - statuses in `on:`, timeouts and connection errors retry, on the next candidate first, with
   backoff (full jitter, `Retry-After` honoured and bounded) when a provider is tried again;
-- a stream may fall back only before its first byte reached the client.
+- a stream may fall back only before its first byte reached the client;
+- `attempt_timeout` bounds one attempt (a stream's until its first chunk) and `deadline` the whole
+  request: no attempt or backoff outlasts it, and none starts after it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from modelmux.routing import (
     RuntimeState,
     backoff_delay,
 )
-from modelmux.runtime.attempt import OpenStream, open_stream, send_json
+from modelmux.runtime.attempt import OpenStream, open_stream, send_json, time_limit
 from modelmux.runtime.clients import UpstreamClients
 from modelmux.runtime.outcome import AttemptFailure, Outcome
 from modelmux.runtime.streaming import StreamEnd, StreamStamp, relay
@@ -57,6 +59,7 @@ class Attempts:
     tried: list[str] = field(default_factory=list)
     last_failure: AttemptFailure | None = None
     retry_after: dict[str, float] = field(default_factory=dict)
+    deadline_at: float | None = None
 
     def next_provider(self) -> ProviderPlan | None:
         usable = [p for p in self.decision.candidates if p.name not in self.skipped]
@@ -154,7 +157,8 @@ class Executor:
             runtime.on_start()
             started = self.clock()
             try:
-                result = await self._send_embeddings(adapter, body, target)
+                async with time_limit(self._limit(attempts), provider.name):
+                    result = await self._send_embeddings(adapter, body, target)
             except AttemptFailure as failure:
                 self._record_failure(runtime, failure)
                 if not self._after_failure(attempts, provider, failure):
@@ -181,11 +185,23 @@ class Executor:
         fallback = plan.routing.fallback
         maximum = 1 + fallback.max_retries if fallback.enabled else 1
         estimate = facts.prompt_tokens + (facts.max_tokens or 256)
-        return Attempts(decision, fallback, maximum, estimate)
+        deadline_at = self.clock() + fallback.deadline if fallback.deadline is not None else None
+        return Attempts(decision, fallback, maximum, estimate, deadline_at=deadline_at)
+
+    def _remaining(self, attempts: Attempts) -> float | None:
+        return None if attempts.deadline_at is None else attempts.deadline_at - self.clock()
+
+    def _limit(self, attempts: Attempts) -> float | None:
+        """How long the next attempt may take: `attempt_timeout`, and no longer than the `deadline` allows."""
+        limits = [x for x in (attempts.fallback.attempt_timeout, self._remaining(attempts)) if x is not None]
+        return min(limits) if limits else None
 
     def _next(self, attempts: Attempts) -> ProviderPlan | None:
         """The next provider to try that grants a slot (breaker probe, outbound rate limit)."""
         while attempts.count < attempts.max_attempts:
+            remaining = self._remaining(attempts)
+            if remaining is not None and remaining <= 0 and attempts.count > 0:
+                return None
             provider = attempts.next_provider()
             if provider is None:
                 return None
@@ -203,6 +219,9 @@ class Executor:
             return
         retry_number = attempts.count - 1
         delay = backoff_delay(plan.routing.fallback, retry_number, attempts.retry_after.get(provider.name), self.rng)
+        remaining = self._remaining(attempts)
+        if remaining is not None:
+            delay = min(delay, max(remaining, 0.0))
         if delay > 0:
             await self.sleep(delay)
 
@@ -215,14 +234,15 @@ class Executor:
         runtime.on_start()
         started = self.clock()
         try:
-            result = await send_json(
-                self.clients.get(provider),
-                lambda: adapter.build_chat(body, target, stream=False),
-                lambda payload: adapter.parse_chat(payload, target),
-                adapter,
-                target,
-                provider.timeout,
-            )
+            async with time_limit(self._limit(attempts), provider.name):
+                result = await send_json(
+                    self.clients.get(provider),
+                    lambda: adapter.build_chat(body, target, stream=False),
+                    lambda payload: adapter.parse_chat(payload, target),
+                    adapter,
+                    target,
+                    provider.timeout,
+                )
         except AttemptFailure as failure:
             self._record_failure(runtime, failure)
             raise
@@ -244,9 +264,10 @@ class Executor:
         runtime.on_start()
         started = self.clock()
         try:
-            opened: OpenStream = await open_stream(
-                self.clients.get(provider), adapter, upstream_body, target, provider.timeout
-            )
+            async with time_limit(self._limit(attempts), provider.name):
+                opened: OpenStream = await open_stream(
+                    self.clients.get(provider), adapter, upstream_body, target, provider.timeout
+                )
         except AttemptFailure as failure:
             self._record_failure(runtime, failure)
             raise

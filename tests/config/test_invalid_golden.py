@@ -33,30 +33,10 @@ ENV = {
 }
 
 # Fixtures whose `.expected` holds what the compiler should print but does not yet (strict xfail).
-COMPILER_BUGS = {
-    "04-unknown-fallback-key": "a bad key under `fallback:` also reports the `bool` branch of the union",
-    "09-bad-backoff": "a bad value under `fallback:` also reports the `bool` branch of the union",
-    "05-unknown-caching-key": "unknown key in optional `caching`: help lists top-level keys, no did-you-mean",
-    "06-unknown-api-key-key": "unknown key in auth.api_keys[]: help lists top-level keys, no did-you-mean",
-    "13-bad-percentage": "a bad `alerts_at` also reports the list branch of `Percent | list[Percent]`",
-    "35-include-missing-file": "load-time diagnostics have no source line and caret",
-    "37-include-scalar-set-twice": "load-time diagnostics have no source line and caret",
-    "38-yaml-tab-indentation": "invalid YAML: no source line and caret, and no hint about tabs",
-    "39-yaml-duplicate-key": "invalid YAML: no source line and caret (DiagnosticBag({}) bug)",
-    "42-data-residency-without-regions": "the caret sits on `routing:` instead of `data_residency: enforced`",
-    "46-errors-in-every-pass": "a schema error hides the rule and reference errors of the same file",
-    "47-rule-in-escaped-double-quotes": "rule columns ignore escapes inside a double-quoted scalar",
-    "48-rule-in-block-scalar": "a rule error in a `|` block scalar points at the `|`, not at the rule text",
-    "49-rule-in-multiline-plain-scalar": "a rule error on the 2nd line of a plain scalar points past line 1",
-}
+COMPILER_BUGS: dict[str, str] = {}
 
 # Fixtures whose diagnostics lack the source line and caret (a subset of COMPILER_BUGS).
-NO_SNIPPET_BUGS = {
-    "35-include-missing-file",
-    "37-include-scalar-set-twice",
-    "38-yaml-tab-indentation",
-    "39-yaml-duplicate-key",
-}
+NO_SNIPPET_BUGS: set[str] = set()
 
 # For the "unknown ..." fixtures: the close name the help line must suggest.
 CLOSE_NAMES = {
@@ -75,7 +55,7 @@ CLOSE_NAMES = {
     "34-several-errors": ["server", "anthropic", "round_robin"],
     "45-unknown-role": ["developer"],
 }
-CLOSE_NAME_BUGS = {"05-unknown-caching-key", "06-unknown-api-key-key"}
+CLOSE_NAME_BUGS: set[str] = set()
 
 SPAN = re.compile(r"^(?P<file>[^\s:]+\.yaml):(?P<line>\d+):(?P<col>\d+): (error|warning): ", re.MULTILINE)
 
