@@ -57,9 +57,10 @@ def run_serve(config: str | None, host: str | None, port: int | None, workers: i
         f"on http://{_url_host(bind_host)}:{bind_port} with {count} worker(s)\n"
     )
     config_obj = _hypercorn_config(bind_host, bind_port, plan.server.graceful_timeout)
+    watching = plan.server.watch if watch is None else watch
     if count > 1:
-        return _serve_workers(config_obj, path, count)
-    return _serve_single(config_obj, result, path)
+        return _serve_workers(config_obj, path, count, watching)
+    return _serve_single(config_obj, result, path, watching)
 
 
 def _url_host(host: str) -> str:
@@ -79,13 +80,13 @@ def _hypercorn_config(host: str, port: int, graceful: float):  # type: ignore[no
     return config
 
 
-def _serve_single(config, result: CompileResult, path: str) -> int:  # type: ignore[no-untyped-def]
+def _serve_single(config, result: CompileResult, path: str, watch: bool) -> int:  # type: ignore[no-untyped-def]
     from hypercorn.asyncio import serve
 
     from modelmux.runtime.app import create_app
 
     assert result.plan is not None
-    app = create_app(result.plan, source=path, public=result.public)
+    app = create_app(result.plan, source=path, public=result.public, watch=watch)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -105,10 +106,10 @@ def _serve_single(config, result: CompileResult, path: str) -> int:  # type: ign
     return 0
 
 
-def _serve_workers(config, path: str, count: int) -> int:  # type: ignore[no-untyped-def]
-    from hypercorn.run import run
+def _serve_workers(config, path: str, count: int, watch: bool) -> int:  # type: ignore[no-untyped-def]
+    from modelmux.runtime.supervisor import supervise
 
     os.environ["MODELMUX_SERVE_CONFIG"] = str(Path(path).resolve())
+    os.environ["MODELMUX_WATCH"] = "1" if watch else "0"
     config.application_path = "modelmux.runtime.asgi:app"
-    config.workers = count
-    return int(run(config) or 0)
+    return supervise(config, count, os.environ)  # type: ignore[arg-type]

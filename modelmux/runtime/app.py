@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -14,6 +15,7 @@ from modelmux.runtime.holder import PlanHolder
 from modelmux.runtime.http.openai_routes import openai_routes
 from modelmux.runtime.http.ops_routes import ops_routes
 from modelmux.runtime.http.responses import error_response, plain_error, request_id
+from modelmux.runtime.reload import ConfigWatcher, marker_path
 from modelmux.runtime.services import Services
 
 log = logging.getLogger("modelmux.server")
@@ -27,7 +29,9 @@ def create_app(
     source: str | None = None,
     public: dict[str, object] | None = None,
     services: Services | None = None,
+    watch: bool = False,
 ) -> Quart:
+    """The app for one plan. With `watch`, the config files are watched and reloaded on change."""
     app = Quart("modelmux")
     svc = services or Services(PlanHolder(None, source))
     if plan is not None:
@@ -41,8 +45,23 @@ def create_app(
     app.register_blueprint(ops_routes)
     _install_handlers(app)
 
+    stop_watching = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def start_watching() -> None:
+        if watch and source is not None:
+            watcher = ConfigWatcher(svc, marker=marker_path())
+            tasks.append(asyncio.create_task(watcher.run(stop_watching)))
+
     @app.after_serving
     async def close_clients() -> None:
+        stop_watching.set()
+        for task in tasks:
+            try:
+                await asyncio.wait_for(task, timeout=5.0)
+            except TimeoutError:
+                task.cancel()
         await svc.aclose()
 
     return app

@@ -20,7 +20,8 @@ def build_app() -> Quart:
     result = compile_file(source, current_environment())
     if result.plan is None:
         raise ConfigError(result.errors)
-    return create_app(result.plan, source=source, public=result.public)
+    watch = os.environ.get("MODELMUX_WATCH", "1") == "1"
+    return create_app(result.plan, source=source, public=result.public, watch=watch)
 
 
 app = build_app() if os.environ.get("MODELMUX_SERVE_CONFIG") else None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from modelmux.compiler.compile import CompileResult, compile_file
 from modelmux.config.env import current_environment
+from modelmux.plan.diff import diff_configs, summary
 from modelmux.plan.models import Plan
 from modelmux.providers.base import ProviderAdapter
 from modelmux.routing import RuntimeState
@@ -28,6 +29,8 @@ class Services:
     public: Mapping[str, object] = field(default_factory=dict)
     started_at: float = 0.0
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    previous_fingerprint: str | None = None
+    last_changes: str = "no changes"
     _retired: list[ProviderAdapter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -66,6 +69,10 @@ class Services:
                     "\n".join(rendered),
                 )
                 return result
+            self.previous_fingerprint = self._fingerprint()
+            self.last_changes = summary(
+                diff_configs(dict(self.public), result.public, self.previous_fingerprint, result.plan.fingerprint)
+            )
             if self.holder.plan is None or result.plan.fingerprint != self.holder.plan.fingerprint:
                 generation = self.install(result.plan, result.public)
                 log.info("reloaded %s: plan %s, generation %d", source, result.plan.fingerprint, generation)

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -539,3 +543,76 @@ class RawConformingTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+# --- `modelmux serve` as a subprocess -------------------------------------------------------------
+
+MODELMUX = Path(sys.executable).with_name("modelmux")
+STARTUP_BOUND = 30.0
+STOP_BOUND = 20.0
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def stderr(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+ServeCli = Callable[..., Served]
+
+
+def wait_until_serving(served: Served) -> None:
+    deadline = time.monotonic() + STARTUP_BOUND
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            if served.process.poll() is not None:
+                raise AssertionError(f"modelmux serve exited early:\n{served.stderr()}")
+            try:
+                if client.get(served.url + "/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    raise AssertionError(f"modelmux serve did not answer within {STARTUP_BOUND}s:\n{served.stderr()}")
+
+
+@pytest.fixture
+def serve_cli(tmp_path: Path) -> Iterator[ServeCli]:
+    """Start `modelmux serve --port N [args]` in an empty directory; kill it if a test left it running."""
+    started: list[Served] = []
+
+    def start(*args: str) -> Served:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("MODELMUX_CONFIG", "MODELMUX_SERVE_CONFIG")}
+        log = tmp_path / f"serve-{port}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [str(MODELMUX), "serve", "--port", str(port), *args],
+                cwd=tmp_path,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        served = Served(process, f"http://127.0.0.1:{port}", log)
+        started.append(served)
+        wait_until_serving(served)
+        return served
+
+    yield start
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait(timeout=10)
+
+
+def stop(served: Served) -> int:
+    served.process.send_signal(signal.SIGTERM)
+    try:
+        return served.process.wait(timeout=STOP_BOUND)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"SIGTERM did not stop modelmux serve:\n{served.stderr()}") from None

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 
 from quart import Blueprint, Response, current_app, request
 
 from modelmux.cli.plan import plan_document
 from modelmux.errors import RequestError
 from modelmux.runtime.http.responses import json_response
+from modelmux.runtime.reload import touch_marker
 from modelmux.runtime.services import Services
 
 ops_routes = Blueprint("ops", __name__)
@@ -26,7 +28,17 @@ def services() -> Services:
 
 @ops_routes.get("/health")
 async def health() -> Response:
-    return json_response({"status": "ok"})
+    """Liveness, with the plan this worker serves (so a fleet's convergence after a reload shows)."""
+    holder = services().holder
+    plan = holder.plan
+    return json_response(
+        {
+            "status": "ok",
+            "fingerprint": plan.fingerprint if plan else None,
+            "generation": holder.generation,
+            "worker": os.getpid(),
+        }
+    )
 
 
 @ops_routes.get("/health/ready")
@@ -104,10 +116,14 @@ async def admin_reload() -> Response:
     result = await svc.reload()
     if result is None:
         raise RequestError(409, "this server was started without a config file to reload", code="no_config_file")
+    if result.ok:
+        touch_marker()  # with several workers, the others reload too
     plan = svc.holder.plan
     body = {
         "ok": result.ok,
         "fingerprint": plan.fingerprint if plan else None,
+        "previous_fingerprint": svc.previous_fingerprint if result.ok else None,
+        "changes": svc.last_changes if result.ok else None,
         "generation": svc.holder.generation,
         "diagnostics": [d.render() for d in result.diagnostics],
     }
