@@ -10,7 +10,6 @@ from modelmux.compiler.context import CompileContext
 from modelmux.config.diagnostics import suggestion
 from modelmux.config.loader import PathKey
 from modelmux.config.models import Config
-from modelmux.config.providers import SERVED_TYPES
 
 
 @dataclass(frozen=True)
@@ -47,14 +46,6 @@ def build_catalog(config: Config, ctx: CompileContext) -> Catalog:
             )
             continue
         seen[provider.name] = index
-        if provider.type not in SERVED_TYPES:
-            ctx.bag.warning(
-                f"provider type {provider.type!r} is checked but not yet served by this version of ModelMux:"
-                " requests routed to it are answered 501",
-                ctx.span(("providers", index, "type")),
-                hint="keep it out of routes that serve traffic until its adapter ships",
-                code="unserved-type",
-            )
         names = provider.models if isinstance(provider.models, list) else list(provider.models)
         for name in names:
             if name == "*":

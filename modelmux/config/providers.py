@@ -169,10 +169,6 @@ PROVIDER_TYPES = (
     "mock",
 )
 
-SERVED_TYPES = frozenset(
-    {"openai", "azure_openai", "anthropic", "vertex_ai", "huggingface", "openai_compatible", "mock"}
-)
-
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",

@@ -71,7 +71,8 @@ class ProviderPlan:
     - azure_openai: api_version (str), deployment (str | None: when None the upstream model is the deployment)
     - anthropic, vertex_ai: anthropic_version (str), default_max_tokens (int)
     - vertex_ai: project (str), location (str), credentials (str path | None), token_url (str | None)
-    - bedrock: region (str), credentials_profile (str | None)
+    - bedrock: credentials (mapping of profile / access_key_id / secret_access_key / session_token, or None),
+      default_max_tokens (int); the region is `ProviderPlan.region`
     - mock: response (str), latency (float seconds), failure_rate (float 0..1), failure_status (int),
       embedding_dimensions (int)
     """

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from modelmux.plan.models import ProviderPlan
 from modelmux.providers.azure_openai import AzureOpenAIAdapter
 from modelmux.providers.base import ProviderAdapter
+from modelmux.providers.huggingface import HuggingFaceAdapter
 from modelmux.providers.mock import MockAdapter
 from modelmux.providers.openai import OpenAIAdapter
 from modelmux.providers.openai_compatible import OpenAICompatibleAdapter
@@ -24,7 +25,7 @@ ADAPTER_TYPES: Mapping[str, type[ProviderAdapter]] = MappingProxyType(
         "openai": OpenAIAdapter,
         "azure_openai": AzureOpenAIAdapter,
         "openai_compatible": OpenAICompatibleAdapter,
-        "huggingface": OpenAICompatibleAdapter,
+        "huggingface": HuggingFaceAdapter,
         "mock": MockAdapter,
     }
 )
@@ -56,9 +57,7 @@ def adapter_class(provider_type: str) -> type[ProviderAdapter]:
         return found
     target = LAZY_ADAPTERS.get(provider_type)
     if target is None:
-        raise AdapterUnavailable(
-            f"unknown provider type {provider_type!r}; known types: {', '.join(known_types())}"
-        )
+        raise AdapterUnavailable(f"unknown provider type {provider_type!r}; known types: {', '.join(known_types())}")
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)

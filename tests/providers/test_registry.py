@@ -10,6 +10,7 @@ from modelmux.plan.models import ProviderPlan
 from modelmux.providers import registry
 from modelmux.providers.azure_openai import AzureOpenAIAdapter
 from modelmux.providers.base import ProviderAdapter
+from modelmux.providers.huggingface import HuggingFaceAdapter
 from modelmux.providers.mock import MockAdapter
 from modelmux.providers.openai import OpenAIAdapter
 from modelmux.providers.openai_compatible import OpenAICompatibleAdapter
@@ -42,7 +43,7 @@ def fake_module() -> Iterator[types.ModuleType]:
         ("openai", OpenAIAdapter),
         ("azure_openai", AzureOpenAIAdapter),
         ("openai_compatible", OpenAICompatibleAdapter),
-        ("huggingface", OpenAICompatibleAdapter),
+        ("huggingface", HuggingFaceAdapter),
         ("mock", MockAdapter),
     ],
 )
