@@ -16,6 +16,9 @@ from modelmux.routing import RuntimeState
 from modelmux.runtime.clients import UpstreamClients
 from modelmux.runtime.executor import Executor
 from modelmux.runtime.holder import PlanHolder
+from modelmux.runtime.middleware.base import Handler
+from modelmux.runtime.middleware.policies import middleware_for
+from modelmux.runtime.pipeline import build_pipeline
 
 log = logging.getLogger("modelmux.reload")
 
@@ -32,6 +35,7 @@ class Services:
     previous_fingerprint: str | None = None
     last_changes: str = "no changes"
     _retired: list[ProviderAdapter] = field(default_factory=list)
+    _pipelines: dict[str, Handler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.executor is None:
@@ -46,6 +50,10 @@ class Services:
         """Swap in a compiled plan (one assignment); keep runtime state of providers that remain."""
         previous = self.holder.plan
         self.public = public
+        pipeline = build_pipeline(self, middleware_for(plan, self))
+        keep = {previous.fingerprint} if previous is not None else set()
+        self._pipelines = {k: v for k, v in self._pipelines.items() if k in keep}
+        self._pipelines[plan.fingerprint] = pipeline
         generation = self.holder.swap(plan)
         self.state.forget_missing(plan)
         if previous is not None and previous.fingerprint != plan.fingerprint:
@@ -80,6 +88,13 @@ class Services:
             else:
                 self.holder.record_unchanged()
             return result
+
+    def pipeline(self, plan: Plan) -> Handler:
+        """The policies and executor of `plan`, built when the plan was installed."""
+        found = self._pipelines.get(plan.fingerprint)
+        if found is None:
+            found = self._pipelines[plan.fingerprint] = build_pipeline(self, middleware_for(plan, self))
+        return found
 
     def _fingerprint(self) -> str:
         return self.holder.plan.fingerprint if self.holder.plan else "none"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
 from modelmux.errors import RequestError
 from modelmux.plan.models import Plan
-from modelmux.runtime.facts import build_facts
-from modelmux.runtime.http.responses import error_response, json_response
+from modelmux.runtime.http.responses import error_response, json_response, request_id
 from modelmux.runtime.ingress import check_chat_request, check_embeddings_request, parse_json_body
+from modelmux.runtime.middleware.base import RequestContext
 from modelmux.runtime.outcome import Outcome
 from modelmux.runtime.services import Services
 
@@ -63,21 +65,21 @@ def lower_headers() -> dict[str, str]:
 
 @openai_routes.post("/v1/chat/completions")
 async def chat_completions() -> Response:
-    plan = current_plan()
-    body = await read_body(plan)
-    check_chat_request(body)
-    facts = build_facts(body, lower_headers())
-    outcome = await services().run.chat(plan, _upstream_body(body), facts)
-    return _respond(outcome)
+    return await _serve("chat", check_chat_request)
 
 
 @openai_routes.post("/v1/embeddings")
 async def embeddings() -> Response:
+    return await _serve("embeddings", check_embeddings_request)
+
+
+async def _serve(endpoint: str, check: Callable[[dict[str, Any]], None]) -> Response:
+    started = time.perf_counter()
     plan = current_plan()
     body = await read_body(plan)
-    check_embeddings_request(body)
-    facts = build_facts(body, lower_headers())
-    outcome = await services().run.embeddings(plan, body, facts)
+    check(body)
+    ctx = RequestContext(request_id(), plan, endpoint, body, lower_headers(), request.remote_addr, started)
+    outcome = await services().pipeline(plan)(ctx)
     return _respond(outcome)
 
 
@@ -108,13 +110,6 @@ def _model_entry(plan: Plan, name: str, created: int) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": created, "owned_by": ",".join(plan.providers_for(name))}
 
 
-def _upstream_body(body: dict[str, Any]) -> dict[str, Any]:
-    """ModelMux reads `metadata` for routing; it reaches the upstream only with `store: true`."""
-    if "metadata" in body and not body.get("store"):
-        return {k: v for k, v in body.items() if k != "metadata"}
-    return body
-
-
 def _respond(outcome: Outcome) -> Response:
     if outcome.stream is not None:
         response = Response(
@@ -125,4 +120,6 @@ def _respond(outcome: Outcome) -> Response:
         )
         response.timeout = None
         return response
-    return json_response(outcome.body or b"{}", outcome.status, outcome.headers)
+    response = json_response(outcome.body or b"{}", outcome.status, outcome.headers)
+    outcome.complete()
+    return response
