@@ -19,6 +19,7 @@ from modelmux.runtime.holder import PlanHolder
 from modelmux.runtime.middleware.base import Handler
 from modelmux.runtime.middleware.policies import middleware_for
 from modelmux.runtime.pipeline import build_pipeline
+from modelmux.runtime.stores import MemoryStore, StateStore
 
 log = logging.getLogger("modelmux.reload")
 
@@ -28,6 +29,7 @@ class Services:
     holder: PlanHolder
     clients: UpstreamClients = field(default_factory=UpstreamClients)
     state: RuntimeState = field(default_factory=RuntimeState)
+    store: StateStore = field(default_factory=MemoryStore)
     executor: Executor | None = None
     public: Mapping[str, object] = field(default_factory=dict)
     started_at: float = 0.0
@@ -105,6 +107,7 @@ class Services:
             await adapter.aclose()
 
     async def aclose(self) -> None:
+        await self.store.aclose()
         await self.run.aclose()
         await self._close_retired()
         await self.clients.aclose()
