@@ -146,5 +146,91 @@ def doctor(
     raise typer.Exit(run_doctor(config, online=online, timeout=timeout, port=port))
 
 
+class ExplainFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def explain(
+    config: Annotated[str, typer.Argument(help="Config file.")],
+    model: Annotated[str, typer.Option("--model", help="The model the request asks for.")],
+    header: Annotated[
+        list[str] | None, typer.Option("--header", help="A request header NAME=VALUE (repeatable).")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None, typer.Option("--metadata", help="Request metadata NAME=VALUE (repeatable).")
+    ] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="A streamed request.")] = False,
+    region: Annotated[str | None, typer.Option("--region", help="The request's region (X-ModelMux-Region).")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="The caller's user, as auth would set it.")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="The caller's org.")] = None,
+    team: Annotated[str | None, typer.Option("--team", help="The caller's team.")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="The caller's role.")] = None,
+    output: Annotated[ExplainFormat, typer.Option("--format", help="Output format.")] = ExplainFormat.text,
+) -> None:
+    """Show which rule and providers a request would get, and why. Exit 0 routed, 1 no candidate, 2 usage."""
+    from modelmux.cli.explain import run_explain
+
+    identity = {"user": user, "org": org, "team": team, "role": role}
+    raise typer.Exit(
+        run_explain(
+            config,
+            model=model,
+            headers=header or [],
+            metadata=metadata or [],
+            stream=stream,
+            region=region,
+            identity=identity if any(identity.values()) else None,
+            output=output.value,
+        )
+    )
+
+
+from modelmux.cli.usage import usage_app  # noqa: E402  (the `usage` sub-app: report, forecast)
+
+app.add_typer(usage_app, name="usage")
+
+keys_app = typer.Typer(help="API keys for the `auth` section.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="The key's name (shown in logs and the audit log).")],
+    role: Annotated[str | None, typer.Option("--role", help="The role to give the key.")] = None,
+) -> None:
+    """Print a new random key once, and the `auth.api_keys` entry (its sha256) to paste."""
+    from modelmux.cli.keys import run_create
+
+    sys.stdout.write(run_create(name, role))
+
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(path: Annotated[str, typer.Argument(help="The audit log (JSON Lines).")]) -> None:
+    """Check the hash chain. Exit 0 intact, 1 naming the first edited, removed or reordered entry."""
+    from modelmux.cli.audit import run_verify
+
+    raise typer.Exit(run_verify(path))
+
+
+@audit_app.command("purge")
+def audit_purge(
+    path: Annotated[str, typer.Argument(help="The audit log (JSON Lines).")],
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Drop entries older than this duration (90d).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Remove this user's entries (erasure).")] = None,
+) -> None:
+    """Drop old entries or erase one user's, recording it in the chain. Exit 0 done, 1 failed, 2 usage."""
+    from modelmux.cli.audit import run_purge
+
+    raise typer.Exit(run_purge(path, older_than, user))
+
+
 def main() -> None:
     app()

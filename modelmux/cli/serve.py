@@ -39,9 +39,8 @@ def resolve_config(config: str | None, env: dict[str, str]) -> tuple[str, str]:
 
 
 def run_serve(config: str | None, host: str | None, port: int | None, workers: int | None, watch: bool | None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    from modelmux.observability.logging import configure_logging, logging_section
+
     env = current_environment()
     path, origin = resolve_config(config, env)
     result = compile_file(path, env)
@@ -49,6 +48,7 @@ def run_serve(config: str | None, host: str | None, port: int | None, workers: i
         sys.stderr.write(text_report(path, result) + "\n")
         return 1
     plan = result.plan
+    configure_logging(logging_section(plan.sections.get("observability")))
     bind_host = host or plan.server.host
     bind_port = plan.server.port if port is None else port
     count = workers or plan.server.workers

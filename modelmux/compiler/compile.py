@@ -24,6 +24,7 @@ from modelmux.compiler.policies import (
 )
 from modelmux.compiler.providers import provider_plan
 from modelmux.compiler.redact import redacted
+from modelmux.compiler.redis import compile_redis, with_cache_url
 from modelmux.compiler.resolve import build_catalog
 from modelmux.compiler.routing import compile_routing
 from modelmux.config.check import check_config
@@ -132,12 +133,14 @@ def _plan(config: Config, ctx: CompileContext, templates: dict[PathKey, str]) ->
     )
     routing = compile_routing(config, catalog, ctx)
     regions = compile_regions(config, catalog, ctx)
-    caching = compile_caching(config, ctx, templates)  # type: ignore[arg-type]
+    redis = compile_redis(config, ctx, templates)
+    caching = with_cache_url(compile_caching(config, ctx, templates), config, redis)  # type: ignore[arg-type]
     check_auth(config, catalog, ctx)
     check_analytics(config, ctx)
     check_pipelines(config, catalog, ctx)
     check_experiments(config, catalog, ctx)
-    dumped = config.model_dump(mode="json", by_alias=True, exclude={"include"})
+    unset = {"redis"} if config.redis is None else set()  # a section added later keeps fingerprints stable
+    dumped = config.model_dump(mode="json", by_alias=True, exclude={"include", *unset})
     public = redacted(dumped, templates)
     if ctx.bag.has_errors or (ctx.strict and ctx.bag.items):
         return None, public
@@ -158,6 +161,7 @@ def _plan(config: Config, ctx: CompileContext, templates: dict[PathKey, str]) ->
         sections=MappingProxyType({name: deep_freeze(getattr(config, name)) for name in RUNTIME_SECTIONS}),
         secret_paths=frozenset(".".join(str(p) for p in path) for path in templates),
         watch_files=tuple(os.path.abspath(f) for f in (*ctx.loaded.files, *ctx.loaded.script_paths)),
+        redis=redis,
     )
     return plan, public
 

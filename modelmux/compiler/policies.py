@@ -7,7 +7,9 @@ from types import MappingProxyType
 from modelmux.compiler.context import CompileContext
 from modelmux.compiler.resolve import Catalog, check_provider_or_model, check_provider_ref
 from modelmux.compiler.rules import compile_expression
+from modelmux.config.loader import PathKey
 from modelmux.config.models import Config
+from modelmux.config.sections import Budget
 from modelmux.plan.models import CacheRulePlan, CachingPlan, RegionPlan, Secret
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -104,6 +106,7 @@ def check_auth(config: Config, catalog: Catalog, ctx: CompileContext) -> None:
 
 
 def check_analytics(config: Config, ctx: CompileContext) -> None:
+    check_budgets(config, ctx)
     reports = config.analytics.usage_reports if config.analytics else None
     if reports is None:
         return
@@ -118,6 +121,61 @@ def check_analytics(config: Config, ctx: CompileContext) -> None:
                 hint=f"add usage_reports.{destination}: {example}",
                 code="destination",
             )
+
+
+def check_budgets(config: Config, ctx: CompileContext) -> None:
+    """Budgets (gateway, tenant, per key): an amount set, `downgrade_to` served, alert destinations configured."""
+    tracking = config.analytics.cost_tracking if config.analytics else None
+    found: list[tuple[Budget, PathKey]] = []
+    if tracking is not None and tracking.budgets is not None:
+        found.append((tracking.budgets, ("analytics", "cost_tracking", "budgets")))
+    tenants = tracking.tenant_budgets if tracking is not None else None
+    for scope in ("org", "team", "user"):
+        for name, budget in (getattr(tenants, scope) if tenants else {}).items():
+            found.append((budget, ("analytics", "cost_tracking", "tenant_budgets", scope, name)))
+    for index, key in enumerate(config.auth.api_keys if config.auth else []):
+        if key.budget is not None:
+            found.append((key.budget, ("auth", "api_keys", index, "budget")))
+    served = {name for p in config.providers for name in p.models} if config.providers else set()
+    for budget, path in found:
+        _check_budget(budget, path, served, ctx)
+    alerts = tracking.alerts if tracking is not None else None
+    for position, destination in enumerate(alerts.destinations if alerts else []):
+        if getattr(alerts, destination) is None:
+            ctx.bag.warning(
+                f"budget alerts go to {destination!r} but `{destination}:` is not configured, so none are sent",
+                ctx.span(("analytics", "cost_tracking", "alerts", "destinations", position)),
+                hint=f"add analytics.cost_tracking.alerts.{destination}",
+                code="destination",
+            )
+
+
+def _check_budget(budget: Budget, path: PathKey, served: set[str], ctx: CompileContext) -> None:
+    if budget.daily is None and budget.weekly is None and budget.monthly is None:
+        ctx.bag.warning(
+            "this budget sets no amount, so it limits nothing",
+            ctx.span(path),
+            hint="add daily: $N, weekly: $N or monthly: $N",
+            code="budget",
+        )
+    target = budget.downgrade_to
+    if target is None:
+        return
+    if "*" not in served and target not in served:
+        from modelmux.config.diagnostics import suggestion
+
+        ctx.bag.error(
+            f"no provider serves model {target!r}",
+            ctx.span((*path, "downgrade_to")),
+            hint=suggestion(target, sorted(served)) or "name a model some provider serves",
+            code="unknown-model",
+        )
+    if budget.on_exceed != "downgrade":
+        ctx.bag.warning(
+            f"`downgrade_to` is used only with `on_exceed: downgrade` (this budget has {budget.on_exceed!r})",
+            ctx.span((*path, "downgrade_to")),
+            code="budget",
+        )
 
 
 def check_pipelines(config: Config, catalog: Catalog, ctx: CompileContext) -> None:

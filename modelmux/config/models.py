@@ -21,7 +21,7 @@ from modelmux.config.sections import (
     Region,
     Server,
 )
-from modelmux.config.types import Section
+from modelmux.config.types import Duration, Section
 
 TOP_LEVEL_KEYS = (
     "version",
@@ -39,7 +39,20 @@ TOP_LEVEL_KEYS = (
     "audit",
     "observability",
     "plugins",
+    "redis",
 )
+
+
+class Redis(Section):
+    """The Redis that replicas share: rate-limit and budget state, breaker state, the response cache."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    pool_size: int = Field(default=50, ge=1, le=10_000)
+    connect_timeout: Duration = 1.0
+    timeout: Duration = 0.5
+    tls: bool = False
+    key_prefix: str = "modelmux:"
+    sync_interval: Duration = 0.25
 
 
 class Config(Section):
@@ -58,3 +71,4 @@ class Config(Section):
     audit: Audit | None = None
     observability: Observability = Field(default_factory=Observability)
     plugins: list[Plugin] = Field(default_factory=list)
+    redis: Redis | None = None

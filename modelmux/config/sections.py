@@ -59,6 +59,7 @@ class Budget(Section):
     monthly: Money | None = None
     alerts_at: Percent | list[Percent] | None = None
     on_exceed: Literal["block", "alert", "downgrade"] = "block"
+    downgrade_to: str | None = None  # with on_exceed: downgrade; else the cheapest model of the same line
 
 
 class ApiKey(Section):
@@ -110,11 +111,26 @@ class Jwt(Section):
     def _key_source(self) -> Jwt:
         if (self.jwks_url is None) == (self.public_key is None):
             raise ValueError("jwt needs exactly one of `jwks_url` or `public_key`")
+        if self.public_key is not None and "${" not in self.public_key:
+            _check_public_key(self.public_key)
+        if self.jwks_url is not None and not self.jwks_url.startswith(("https://", "http://", "${")):
+            raise ValueError("`jwks_url` is an https:// URL")
         return self
+
+
+def _check_public_key(pem: str) -> None:
+    """A PEM public key (RSA, EC or Ed25519); never a private key or an HMAC secret."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key  # ~0.1s: only when used
+
+    try:
+        load_pem_public_key(pem.encode())
+    except (ValueError, TypeError):
+        raise ValueError("`public_key` is not a PEM public key (-----BEGIN PUBLIC KEY----- ...)") from None
 
 
 class Role(Section):
     models: list[str] = Field(default_factory=lambda: ["*"])
+    endpoints: list[Literal["chat", "embeddings", "models"]] = ["chat", "embeddings", "models"]
     admin: bool = False
 
 
@@ -123,6 +139,8 @@ class Auth(Section):
     jwt: Jwt | None = None
     roles: dict[str, Role] = Field(default_factory=dict)
     default_rate_limit: RateLimitTenant | None = None
+    user_rate_limit: RateLimitTenant | None = None
+    org_rate_limit: RateLimitTenant | None = None
 
 
 PiiEntity = Literal["email", "phone", "credit_card", "ssn", "iban", "ip_address", "api_key"]
@@ -144,6 +162,9 @@ class CostTracking(Section):
     enabled: bool = True
     storage: str = "sqlite:///usage.db"
     budgets: Budget | None = None
+    tenant_budgets: TenantBudgets | None = None
+    alerts: AlertRouting | None = None
+    default_completion_tokens: int = Field(default=1024, ge=1)
 
     @model_validator(mode="after")
     def _storage_scheme(self) -> CostTracking:
@@ -161,6 +182,22 @@ class EmailDestination(Section):
 class WebhookDestination(Section):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
+
+
+class TenantBudgets(Section):
+    """Budgets per org, team and user name (`auth.api_keys[].budget` holds the per-key ones)."""
+
+    org: dict[str, Budget] = Field(default_factory=dict)
+    team: dict[str, Budget] = Field(default_factory=dict)
+    user: dict[str, Budget] = Field(default_factory=dict)
+
+
+class AlertRouting(Section):
+    """Where budget alerts go; without it, to the destinations of `usage_reports`."""
+
+    destinations: list[Literal["email", "webhook"]] = Field(default_factory=list)
+    email: EmailDestination | None = None
+    webhook: WebhookDestination | None = None
 
 
 class UsageReports(Section):
@@ -237,3 +274,4 @@ class Plugin(Section):
 
 
 ApiKey.model_rebuild()
+CostTracking.model_rebuild()

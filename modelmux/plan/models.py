@@ -204,6 +204,19 @@ class CachingPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisPlan:
+    """The shared Redis: `url` is a Secret (it may carry a password); timeouts in seconds."""
+
+    url: Secret
+    pool_size: int = 50
+    connect_timeout: float = 1.0
+    timeout: float = 0.5
+    tls: bool = False
+    key_prefix: str = "modelmux:"
+    sync_interval: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
 class RegionPlan:
     name: str
     providers: tuple[str, ...]
@@ -232,6 +245,7 @@ class Plan:
     sections: Mapping[str, Any]
     secret_paths: frozenset[str] = frozenset()
     watch_files: tuple[str, ...] = ()
+    redis: RedisPlan | None = None
 
     def __repr__(self) -> str:  # sections hold secrets: a plan is shown by its fingerprint
         names = ", ".join(p.name for p in self.providers)

@@ -11,12 +11,14 @@
 
 Outcomes are not tied to request ids: while half-open, any success closes and any failure re-opens,
 which errs on the side of caution. Time is passed in (`now`, monotonic seconds): the breaker holds no
-clock, so it is deterministic under test.
+clock, so it is deterministic under test. Replicas share verdicts: `force_open(now, until)` applies
+another replica's open breaker, and `on_open` tells the sharing task of a local one (runtime/sharing.py).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from enum import StrEnum
 
 from modelmux.plan.models import BreakerPlan
@@ -35,6 +37,7 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self.on_open: Callable[[], None] | None = None  # told when this breaker opens on its own verdict
 
     @property
     def plan(self) -> BreakerPlan:
@@ -99,6 +102,23 @@ class CircuitBreaker:
         if len(self._failures) >= max(self._plan.failures, 1) and now - self._failures[0] <= self._plan.window:
             self._open(now)
 
+    def open_until(self, now: float) -> float | None:
+        """When an open breaker turns half-open (None when it is not open)."""
+        if self.state(now) is not BreakerState.OPEN:
+            return None
+        return self._opened_at + self._plan.cooldown
+
+    def force_open(self, now: float, until: float) -> bool:
+        """Open until `until` (another replica's verdict), unless already open at least that long."""
+        current = self.open_until(now)
+        if until <= now or (current is not None and current >= until):
+            return False
+        self._state = BreakerState.OPEN
+        self._opened_at = until - self._plan.cooldown
+        self._probe_in_flight = False
+        self._failures.clear()
+        return True
+
     def recent_failures(self, now: float) -> int:
         """Failures remembered within the window (for the admin view)."""
         return sum(1 for at in self._failures if now - at <= self._plan.window)
@@ -108,6 +128,8 @@ class CircuitBreaker:
         self._opened_at = now
         self._probe_in_flight = False
         self._failures.clear()
+        if self.on_open is not None:
+            self.on_open()
 
     def _close(self) -> None:
         self._state = BreakerState.CLOSED

@@ -19,6 +19,10 @@ Steps, in order (each exclusion is recorded with its reason for `explain` and th
 
 Router state (round-robin counters, the loaded Lua script) lives on the Router; provider health on
 the RuntimeState. `decide` consumes nothing: the executor calls `try_acquire` per attempt.
+
+Speed: what depends only on the plan (rules by index, the narrowed pool and its exclusions per rule
+and model) is computed once per plan object and cached on the Router (a few plans, bounded entries),
+so a decision does no per-call rebuilding (benchmarks/routing_bench.py).
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ NOT_CHOSEN = "not chosen by custom script"
 UNKNOWN_PROVIDER = "unknown provider"
 _MAX_COUNTERS = 10_000
 _MAX_REPORTED = 100
+_MAX_PLANS = 4
+_MAX_POOLS = 4096
+Pool = tuple[tuple["ProviderPlan", ...], tuple[tuple[str, str], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,7 @@ class Router:
         self.rng = rng if rng is not None else state.rng
         self._counters: dict[str, int] = {}
         self._rules: tuple[RoutingPlan, Mapping[int, RulePlan]] | None = None
+        self._pools: dict[int, tuple[Plan, dict[tuple[int, str], Pool]]] = {}
         self._script: tuple[str, int, LuaRouter | None, str | None] | None = None
         self._reported: set[str] = set()
 
@@ -81,12 +89,14 @@ class Router:
         excluded: list[tuple[str, str]] = []
         rule = self.match_rule(plan.routing, facts, notes)
         model = rule.model if rule is not None and rule.model else facts.model
-        pool = _narrow(plan, rule, model, excluded)
+        narrowed, excluded_early = self._narrowed(plan, rule, model)
+        excluded.extend(excluded_early)
+        pool: Sequence[ProviderPlan] = narrowed
         region = request_region(plan, facts.region) if _uses_regions(plan.routing) else None
         if region is not None and plan.routing.data_residency == "enforced":
             pool = _enforce_residency(region, pool, excluded)
-        pool, retry_after = self._available(pool, excluded)
-        states = {p.name: self.state.provider(p) for p in pool}
+        states: dict[str, ProviderRuntimeState] = {}
+        pool, retry_after = self._available(pool, excluded, states)
         route = rule.name if rule is not None else "default"
         if plan.routing.strategy == "custom":
             ordered = self._custom(plan.routing, facts, model, route, pool, states, notes, excluded)
@@ -102,6 +112,14 @@ class Router:
             notes=tuple(notes),
             retry_after=retry_after if not ordered else None,
         )
+
+    def preview(self, plan: Plan, facts: RequestFacts) -> RouteDecision:
+        """What `decide` answers now, leaving the round-robin turns as they were (for `explain`)."""
+        counters = dict(self._counters)
+        try:
+            return self.decide(plan, facts)
+        finally:
+            self._counters = counters
 
     def match_rule(self, routing: RoutingPlan, facts: RequestFacts, notes: list[str] | None = None) -> RulePlan | None:
         """The first rule that matches, trying only the rules `candidate_rules` gives for the model."""
@@ -126,15 +144,39 @@ class Router:
             self._rules = (routing, {rule.index: rule for rule in routing.rules})
         return self._rules[1]
 
+    def _narrowed(self, plan: Plan, rule: RulePlan | None, model: str) -> Pool:
+        """`_narrow` for this plan, rule and model, computed once and cached per plan object."""
+        entry = self._pools.get(id(plan))
+        if entry is None or entry[0] is not plan:
+            if len(self._pools) >= _MAX_PLANS:
+                self._pools.clear()
+            entry = self._pools[id(plan)] = (plan, {})
+        pools = entry[1]
+        key = (rule.index if rule is not None else -1, model)
+        found = pools.get(key)
+        if found is None:
+            if len(pools) >= _MAX_POOLS:  # models are client-chosen names: keep the cache bounded
+                pools.clear()
+            excluded: list[tuple[str, str]] = []
+            found = pools[key] = (tuple(_narrow(plan, rule, model, excluded)), tuple(excluded))
+        return found
+
     def _available(
-        self, pool: Sequence[ProviderPlan], excluded: list[tuple[str, str]]
+        self,
+        pool: Sequence[ProviderPlan],
+        excluded: list[tuple[str, str]],
+        states: dict[str, ProviderRuntimeState],
     ) -> tuple[list[ProviderPlan], float | None]:
         kept: list[ProviderPlan] = []
         waits: list[float] = []
+        provider_state = self.state.provider
+        now = self.state.clock()
         for provider in pool:
-            verdict = self.state.provider(provider).availability()
+            state = provider_state(provider)
+            verdict = state.availability(now)
             if verdict.ok:
                 kept.append(provider)
+                states[provider.name] = state
             else:
                 excluded.append((provider.name, verdict.reason or CIRCUIT_OPEN))
                 waits.append(verdict.retry_in)

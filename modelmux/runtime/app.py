@@ -11,16 +11,25 @@ from werkzeug.exceptions import HTTPException
 
 from modelmux.errors import RequestError
 from modelmux.plan.models import Plan
+from modelmux.routing.health import HealthChecker
 from modelmux.runtime.holder import PlanHolder
+from modelmux.runtime.http.anthropic_routes import anthropic_routes
 from modelmux.runtime.http.openai_routes import openai_routes
 from modelmux.runtime.http.ops_routes import ops_routes
 from modelmux.runtime.http.responses import error_response, plain_error, request_id
 from modelmux.runtime.reload import ConfigWatcher, marker_path
 from modelmux.runtime.services import Services
+from modelmux.security.audit_writer import close_writers
+from modelmux.security.http_guards import install_guards
 
 log = logging.getLogger("modelmux.server")
 
-UNROUTED_HEADERS = {"X-ModelMux-Provider": "", "X-ModelMux-Route": "", "X-ModelMux-Attempts": "0"}
+UNROUTED_HEADERS = {
+    "X-ModelMux-Provider": "",
+    "X-ModelMux-Route": "",
+    "X-ModelMux-Attempts": "0",
+    "X-ModelMux-Cost-USD": "0.000000",  # what nothing routed costs; the cost policy sets the real value
+}
 
 
 def create_app(
@@ -42,14 +51,20 @@ def create_app(
     app.config["BODY_TIMEOUT"] = plan.server.request_timeout if plan else 600
     app.config["MAX_CONTENT_LENGTH"] = None
     app.register_blueprint(openai_routes)
+    app.register_blueprint(anthropic_routes)
     app.register_blueprint(ops_routes)
     _install_handlers(app)
+    install_guards(app)  # header size (431), CORS, auth of the /v1 endpoints outside the pipeline
 
     stop_watching = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
     @app.before_serving
     async def start_watching() -> None:
+        await svc.start()  # joins the replicas sharing Redis (breakers, limits) when the plan has `redis:`
+        await svc.costs.start(lambda: svc.holder.plan)  # usage ledger migrations, scheduled reports
+        checker = HealthChecker(lambda: svc.holder.plan, svc.state, svc.run.adapter)  # active health checks
+        tasks.append(asyncio.create_task(checker.run(stop_watching)))
         if watch and source is not None:
             watcher = ConfigWatcher(svc, marker=marker_path())
             tasks.append(asyncio.create_task(watcher.run(stop_watching)))
@@ -63,6 +78,7 @@ def create_app(
             except TimeoutError:
                 task.cancel()
         await svc.aclose()
+        await asyncio.to_thread(close_writers)  # audit entries written out and fsynced
 
     return app
 

@@ -10,6 +10,7 @@ from quart import Quart
 from modelmux.compiler.compile import compile_file
 from modelmux.config.env import current_environment
 from modelmux.errors import ConfigError
+from modelmux.observability.logging import configure_logging, logging_section
 from modelmux.runtime.app import create_app
 
 
@@ -20,6 +21,7 @@ def build_app() -> Quart:
     result = compile_file(source, current_environment())
     if result.plan is None:
         raise ConfigError(result.errors)
+    configure_logging(logging_section(result.plan.sections.get("observability")))
     watch = os.environ.get("MODELMUX_WATCH", "1") == "1"
     return create_app(result.plan, source=source, public=result.public, watch=watch)
 

@@ -1,13 +1,28 @@
-"""Pooled httpx clients, one per upstream setting, reused across plan swaps and closed at shutdown."""
+"""Pooled httpx clients, one per upstream setting, reused across plan swaps and closed at shutdown.
+
+Each provider has its own pool: at most `max_connections` connections (all of them kept alive for
+60s between requests), and HTTP/2 with `http2: true` when the `h2` package is installed (over TLS, by
+ALPN; a provider that does not offer HTTP/2 is spoken to in HTTP/1.1).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+
 import httpx
 
+from modelmux.observability.propagation import upstream_request_hook
 from modelmux.plan.models import ProviderPlan
 from modelmux.providers.mock import mock_transport_for
 
+log = logging.getLogger("modelmux.clients")
 ClientKey = tuple[str, str, str, float, float, bool, int]
+KEEPALIVE_EXPIRY = 60.0
+
+
+def http2_available() -> bool:
+    return importlib.util.find_spec("h2") is not None
 
 
 class UpstreamClients:
@@ -34,15 +49,14 @@ class UpstreamClients:
 
     def _create(self, provider: ProviderPlan, http2: bool, limit: int) -> httpx.AsyncClient:
         timeout = httpx.Timeout(provider.timeout, connect=provider.connect_timeout)
-        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit, keepalive_expiry=60.0)
+        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit, keepalive_expiry=KEEPALIVE_EXPIRY)
+        hooks = {"request": [upstream_request_hook(provider.name)]}  # traceparent, when tracing is on
         if provider.type == "mock":
-            return httpx.AsyncClient(transport=mock_transport_for(provider), timeout=timeout)
-        if http2:
-            try:
-                import h2  # noqa: F401
-            except ImportError:
-                http2 = False
-        return httpx.AsyncClient(timeout=timeout, limits=limits, http2=http2, trust_env=False)
+            return httpx.AsyncClient(transport=mock_transport_for(provider), timeout=timeout, event_hooks=hooks)
+        if http2 and not http2_available():
+            log.warning("provider %s asks for http2 but the h2 package is not installed; using HTTP/1.1", provider.name)
+            http2 = False
+        return httpx.AsyncClient(timeout=timeout, limits=limits, http2=http2, trust_env=False, event_hooks=hooks)
 
     def prune(self, providers: tuple[ProviderPlan, ...]) -> list[httpx.AsyncClient]:
         """Forget clients that no provider of the new plan uses; returns them for closing later."""

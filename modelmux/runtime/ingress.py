@@ -80,7 +80,7 @@ def _check_message(message: Any, index: int) -> None:
     if not isinstance(message, dict):
         raise RequestError(400, f"'{where}' must be an object", param=where, code="invalid_type")
     role = message.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:  # a list or object here is not hashable
         raise RequestError(
             400,
             f"invalid value {role!r} for '{where}.role'; expected one of: {', '.join(sorted(ROLES))}",

@@ -16,6 +16,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from modelmux.observability.workers import prepare_metrics_folder, worker_exited
 from modelmux.runtime.reload import MARKER_ENV, touch_marker
 
 log = logging.getLogger("modelmux.supervisor")
@@ -30,6 +31,7 @@ def supervise(config: Any, workers: int, environ: dict[str, str]) -> int:
         marker = Path(folder) / "reload"
         marker.write_text("0")
         environ[MARKER_ENV] = str(marker)
+        metrics = prepare_metrics_folder(Path(folder), environ)  # Prometheus values summed across workers
         sockets = config.create_sockets()
         context = get_context("spawn")
         shutdown = context.Event()
@@ -58,6 +60,7 @@ def supervise(config: Any, workers: int, environ: dict[str, str]) -> int:
             wait([p.sentinel for p in processes], timeout=1.0)
             for process in [p for p in processes if p.exitcode is not None]:
                 processes.remove(process)
+                worker_exited(process.pid, metrics)
                 if not stopping:
                     log.error("worker %s exited with %s; starting a replacement", process.pid, process.exitcode)
                     spawn()

@@ -222,7 +222,8 @@ def test_client_disconnect_cancels_the_upstream_stream(start_gateway: GatewaySta
             httpx.Client(timeout=10, trust_env=False) as client,
             client.stream("POST", gateway.v1 + "/chat/completions", json={**BODY, "stream": True}) as response,
         ):
-            first = next(response.iter_raw())
+            pieces = response.iter_raw()  # kept: a dropped iterator may close the stream early
+            first = next(pieces)
             assert b"Once upon" in first
             assert not watched.closed.is_set()
             disconnected = time.monotonic()

@@ -1,22 +1,23 @@
 """Operations endpoints: health, readiness, the plan, reload and provider state.
 
-`/admin/*` needs the admin token when `server.admin_token` is set; without one it answers loopback
-clients only.
+`/admin/*` needs the admin token when `server.admin_token` is set, or a key or JWT with an admin role when
+`auth` is configured; with neither, it answers loopback clients only (modelmux.security.admin).
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import os
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, current_app, g, request
 
 from modelmux.cli.plan import plan_document
 from modelmux.errors import RequestError
+from modelmux.observability.health import provider_report
+from modelmux.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from modelmux.runtime.http.responses import json_response
 from modelmux.runtime.reload import touch_marker
 from modelmux.runtime.services import Services
+from modelmux.security.admin import check_admin
 
 ops_routes = Blueprint("ops", __name__)
 
@@ -53,36 +54,19 @@ async def ready() -> Response:
     return json_response({"status": "ready", "fingerprint": plan.fingerprint, "providers_available": len(usable)})
 
 
+@ops_routes.before_request
+async def admin_gate() -> None:
+    """Every `/admin` route of this blueprint is checked here, before it runs, so none can forget to."""
+    if request.path.startswith("/admin"):
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        await check_admin(services().holder.plan, headers, request.remote_addr)
+        g.modelmux_admin = True
+
+
 def require_admin() -> None:
-    plan = services().holder.plan
-    token = plan.server.admin_token if plan else None
-    if token is not None:
-        supplied = request.headers.get("authorization", "")
-        scheme, _, value = supplied.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.reveal().encode()):
-            raise RequestError(
-                401,
-                "the admin endpoints need the admin token (Authorization: Bearer ...)",
-                type="authentication_error",
-                code="invalid_admin_token",
-            )
-        return
-    if not _is_loopback(request.remote_addr):
-        raise RequestError(
-            403,
-            "the admin endpoints answer loopback clients only when no admin_token is set",
-            type="permission_error",
-            code="admin_forbidden",
-        )
-
-
-def _is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        return ipaddress.ip_address(address.split("%")[0]).is_loopback
-    except ValueError:
-        return address in ("localhost", "<local>")
+    """The admin routes' own check: `admin_gate` has admitted this request (token, admin role, loopback)."""
+    if not g.get("modelmux_admin", False):
+        raise RequestError(403, "the admin endpoints need an admin", type="permission_error", code="admin_forbidden")
 
 
 @ops_routes.get("/admin/plan")
@@ -130,13 +114,33 @@ async def admin_reload() -> Response:
     return json_response(body, 200 if result.ok else 422)
 
 
+@ops_routes.get("/admin/explain")
+async def admin_explain() -> Response:
+    """Why a request would go where it goes, on the live router and provider state (`modelmux explain`)."""
+    require_admin()
+    from modelmux.routing.explain import explain, query_facts
+
+    svc = services()
+    plan = svc.holder.plan
+    if plan is None:
+        raise RequestError(503, "no plan is loaded", type="api_error", code="no_plan")
+    return json_response(explain(svc.run.router, plan, query_facts(request.args)).to_json())
+
+
 @ops_routes.get("/admin/providers")
 async def admin_providers() -> Response:
     require_admin()
     svc = services()
+    return json_response({"worker": os.getpid(), "providers": provider_report(svc.holder.plan, svc.state)})
+
+
+@ops_routes.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus text exposition (no admin token: it carries names and numbers, never a secret)."""
+    svc = services()
     plan = svc.holder.plan
-    snapshot = svc.state.snapshot()
-    providers = []
-    for provider in plan.providers if plan else ():
-        providers.append({"name": provider.name, "type": provider.type, **snapshot.get(provider.name, {})})
-    return json_response({"providers": providers})
+    observability = plan.sections.get("observability") if plan else None
+    if not ((observability or {}).get("metrics") or {}).get("enabled", True):
+        raise RequestError(404, "metrics are off (observability.metrics.enabled: false)", code="metrics_disabled")
+    body = svc.telemetry.metrics.scrape(plan, svc.holder.generation, svc.state)
+    return Response(body, status=200, content_type=METRICS_CONTENT_TYPE)
