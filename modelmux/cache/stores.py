@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelmux.cache.single_flight import SingleFlight
 from modelmux.plan.models import CachingPlan, RedisPlan, Secret
 from modelmux.runtime.stores import MemoryStore, StateStore
-from modelmux.runtime.stores.redis import RedisStore
+
+if TYPE_CHECKING:
+    from modelmux.runtime.stores.redis import RedisStore
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -59,6 +61,8 @@ class CacheStores:
                 self._memory = MemoryCache(caching.max_entries, clock=self._clock)
             return self._memory
         url = caching.url or Secret(DEFAULT_URL, DEFAULT_URL)
+        from modelmux.runtime.stores.redis import RedisStore
+
         if isinstance(shared, RedisStore) and shared.settings.url.reveal() == url.reveal():
             return shared.view(caching.key_prefix)
         settings = RedisPlan(url=url, key_prefix=caching.key_prefix)

@@ -26,11 +26,13 @@ from modelmux.providers.base import (
     UpstreamTarget,
 )
 from modelmux.runtime.outcome import AttemptFailure
+from modelmux.runtime.upstream import Sender, UpstreamConnectError, UpstreamResponse, UpstreamTimeout
+from modelmux.runtime.upstream import UpstreamTransportError as TransportError
 
 
 @dataclass
 class OpenStream:
-    response: httpx.Response
+    response: UpstreamResponse
     upstream: AsyncIterator[bytes]
     decoder: StreamDecoder
     first: list[JSONObject]
@@ -42,7 +44,7 @@ def failure_from(error: CanonicalError, kind: str = "status") -> AttemptFailure:
 
 
 def transport_failure(exc: Exception, provider: str, timeout: float) -> AttemptFailure:
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+    if isinstance(exc, UpstreamTimeout):
         error = RequestError(
             504,
             f"the upstream provider {provider!r} did not answer within {timeout:g}s",
@@ -50,7 +52,9 @@ def transport_failure(exc: Exception, provider: str, timeout: float) -> AttemptF
             code="upstream_timeout",
         )
         return AttemptFailure(error, "timeout", 504)
-    reason = type(exc).__name__
+    reason = str(exc) or type(exc).__name__
+    if not isinstance(exc, UpstreamConnectError):
+        reason = f"connection lost: {reason}"
     error = RequestError(
         502,
         f"could not reach the upstream provider {provider!r} ({reason})",
@@ -81,7 +85,7 @@ async def time_limit(seconds: float | None, provider: str) -> AsyncIterator[None
 
 
 async def send_json(
-    client: httpx.AsyncClient,
+    client: Sender,
     build: Callable[[], Awaitable[httpx.Request]],
     parse: Callable[[bytes], JSONObject],
     adapter: ProviderAdapter,
@@ -91,9 +95,9 @@ async def send_json(
     request = await _build(build)
     try:
         response = await client.send(request)
-    except httpx.TransportError as exc:
+        payload = await response.aread()
+    except TransportError as exc:
         raise transport_failure(exc, target.provider.name, timeout) from exc
-    payload = response.content
     if response.status_code >= 400:
         raise failure_from(adapter.parse_error(response.status_code, response.headers, payload))
     try:
@@ -111,7 +115,7 @@ async def send_json(
 
 
 async def open_stream(
-    client: httpx.AsyncClient,
+    client: Sender,
     adapter: ProviderAdapter,
     body: JSONObject,
     target: UpstreamTarget,
@@ -120,7 +124,7 @@ async def open_stream(
     request = await _build(lambda: adapter.build_chat(body, target, stream=True))
     try:
         response = await client.send(request, stream=True)
-    except httpx.TransportError as exc:
+    except TransportError as exc:
         raise transport_failure(exc, target.provider.name, timeout) from exc
     try:
         if response.status_code >= 400:
@@ -140,7 +144,7 @@ async def open_stream(
     except UpstreamStreamError as exc:
         await response.aclose()
         raise failure_from(exc.error) from exc
-    except httpx.TransportError as exc:
+    except TransportError as exc:
         await response.aclose()
         raise transport_failure(exc, target.provider.name, timeout) from exc
     except BaseException:

@@ -1,8 +1,10 @@
-"""Pooled httpx clients, one per upstream setting, reused across plan swaps and closed at shutdown.
+"""Pooled upstream senders, one per upstream setting, reused across plan swaps and closed at shutdown.
 
 Each provider has its own pool: at most `max_connections` connections (all of them kept alive for
-60s between requests), and HTTP/2 with `http2: true` when the `h2` package is installed (over TLS, by
-ALPN; a provider that does not offer HTTP/2 is spoken to in HTTP/1.1).
+60s between requests). HTTP/1.1 upstreams are sent to with aiohttp (`AiohttpSender`: several times
+less CPU per request than httpx's own transport, see benchmarks/README.md); the built-in mock provider
+and upstreams with `http2: true` (when the `h2` package is installed; over TLS, by ALPN) go through
+httpx (`HttpxSender`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import httpx
 from modelmux.observability.propagation import upstream_request_hook
 from modelmux.plan.models import ProviderPlan
 from modelmux.providers.mock import mock_transport_for
+from modelmux.runtime.upstream import Sender
+from modelmux.runtime.upstream.aiohttp_sender import AiohttpSender
+from modelmux.runtime.upstream.httpx_sender import HttpxSender
 
 log = logging.getLogger("modelmux.clients")
 ClientKey = tuple[str, str, str, float, float, bool, int]
@@ -27,9 +32,9 @@ def http2_available() -> bool:
 
 class UpstreamClients:
     def __init__(self) -> None:
-        self._clients: dict[ClientKey, httpx.AsyncClient] = {}
+        self._clients: dict[ClientKey, Sender] = {}
 
-    def get(self, provider: ProviderPlan) -> httpx.AsyncClient:
+    def get(self, provider: ProviderPlan) -> Sender:
         http2 = bool(provider.options.get("http2", False))
         limit = int(provider.options.get("max_connections", 100))
         key: ClientKey = (
@@ -47,18 +52,26 @@ class UpstreamClients:
             self._clients[key] = client
         return client
 
-    def _create(self, provider: ProviderPlan, http2: bool, limit: int) -> httpx.AsyncClient:
+    def _create(self, provider: ProviderPlan, http2: bool, limit: int) -> Sender:
         timeout = httpx.Timeout(provider.timeout, connect=provider.connect_timeout)
         limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit, keepalive_expiry=KEEPALIVE_EXPIRY)
-        hooks = {"request": [upstream_request_hook(provider.name)]}  # traceparent, when tracing is on
+        hook = upstream_request_hook(provider.name)  # traceparent, when tracing is on
+        hooks = {"request": [hook]}
         if provider.type == "mock":
-            return httpx.AsyncClient(transport=mock_transport_for(provider), timeout=timeout, event_hooks=hooks)
+            return HttpxSender(
+                httpx.AsyncClient(transport=mock_transport_for(provider), timeout=timeout, event_hooks=hooks)
+            )
         if http2 and not http2_available():
             log.warning("provider %s asks for http2 but the h2 package is not installed; using HTTP/1.1", provider.name)
             http2 = False
-        return httpx.AsyncClient(timeout=timeout, limits=limits, http2=http2, trust_env=False, event_hooks=hooks)
+        if http2:
+            client = httpx.AsyncClient(timeout=timeout, limits=limits, http2=True, trust_env=False, event_hooks=hooks)
+            return HttpxSender(client)
+        return AiohttpSender(
+            timeout=provider.timeout, connect_timeout=provider.connect_timeout, max_connections=limit, on_request=hook
+        )
 
-    def prune(self, providers: tuple[ProviderPlan, ...]) -> list[httpx.AsyncClient]:
+    def prune(self, providers: tuple[ProviderPlan, ...]) -> list[Sender]:
         """Forget clients that no provider of the new plan uses; returns them for closing later."""
         live = {(p.name, p.type, p.base_url) for p in providers}
         stale = [key for key in self._clients if key[:3] not in live]

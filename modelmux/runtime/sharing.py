@@ -22,12 +22,15 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelmux.plan.models import Plan
 from modelmux.routing import RuntimeState
 from modelmux.runtime.holder import PlanHolder
-from modelmux.runtime.stores.redis import RedisStore, StoreUnavailable
+from modelmux.runtime.stores.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    from modelmux.runtime.stores.redis import RedisStore
 
 log = logging.getLogger("modelmux.sharing")
 REMOTE_MARGIN = 0.05  # seconds a remote verdict must outlast the local breaker to be applied
@@ -82,6 +85,8 @@ class Sharing:
             self._scripts.pop(id(self.store), None)
             self.store = None
         if settings is not None and self.store is None:
+            from modelmux.runtime.stores.redis import RedisStore
+
             self.store = RedisStore(settings)
         if self.store is None:
             for provider in plan.providers:

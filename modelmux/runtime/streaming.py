@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 
 from modelmux.providers.base import JSONObject, StreamDecoder, UpstreamStreamError
+from modelmux.runtime.upstream import UpstreamResponse, UpstreamTransportError
 
 DONE = b"data: [DONE]\n\n"
 
@@ -81,7 +81,7 @@ async def relay(
     first: list[JSONObject],
     upstream: AsyncIterator[bytes],
     decoder: StreamDecoder,
-    response: httpx.Response,
+    response: UpstreamResponse,
     stamp: StreamStamp,
     on_end: Callable[[StreamEnd], None],
 ) -> AsyncIterator[bytes]:
@@ -115,7 +115,7 @@ async def relay(
         on_end(StreamEnd(False, usage=usage, error_kind="stream_error"))
         error = exc.error
         yield encode_error(error.status, error.message, error.type, error.code)
-    except httpx.TransportError as exc:
+    except UpstreamTransportError as exc:
         ended = True
         on_end(StreamEnd(False, usage=usage, error_kind="stream_error"))
         message = f"the upstream connection failed mid-stream ({type(exc).__name__})"

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelmux.errors import RequestError
 from modelmux.plan.models import Plan
 from modelmux.runtime.middleware.base import Identity
-from modelmux.security.jwt import JwtVerifier, TokenRejected
+
+if TYPE_CHECKING:
+    from modelmux.security.jwt import JwtVerifier
 from modelmux.security.keys import KeyEntry, KeyTable, entry_from_section, mask
 from modelmux.security.roles import RoleGrant, RoleTable, endpoint_name, model_allowed
 
@@ -85,7 +87,11 @@ class Authenticator:
     def from_section(cls, section: Mapping[str, Any]) -> Authenticator:
         keys = KeyTable(entry_from_section(entry) for entry in section.get("api_keys") or ())
         jwt_section = section.get("jwt")
-        verifier = JwtVerifier.from_section(jwt_section) if jwt_section else None
+        verifier = None
+        if jwt_section:
+            from modelmux.security.jwt import JwtVerifier  # PyJWT and cryptography load only for JWT configs
+
+            verifier = JwtVerifier.from_section(jwt_section)
         return cls(keys, RoleTable(section.get("roles") or {}), verifier)
 
     async def identify(self, headers: Mapping[str, str]) -> Caller:
@@ -115,6 +121,8 @@ class Authenticator:
 
     async def _from_token(self, token: str) -> Caller:
         assert self.verifier is not None
+        from modelmux.security.jwt import TokenRejected
+
         try:
             claims = await self.verifier.verify(token)
         except TokenRejected as exc:

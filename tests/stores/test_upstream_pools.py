@@ -12,6 +12,8 @@ import pytest
 from modelmux.plan.models import ProviderPlan
 from modelmux.runtime import clients as clients_module
 from modelmux.runtime.clients import KEEPALIVE_EXPIRY, UpstreamClients, http2_available
+from modelmux.runtime.upstream.aiohttp_sender import AiohttpSender
+from modelmux.runtime.upstream.httpx_sender import HttpxSender
 from tests.e2e.conftest import USER_HI, GatewayFor, compile_yaml
 from tests.fakes import FakeServer, Reply
 from tests.fakes import openai_like as oa
@@ -59,12 +61,13 @@ async def test_http2_and_pool_limits_reach_the_client(tmp_path: Path) -> None:
     assert http2_available(), "the h2 package is a dependency (HTTP/2 to upstreams)"
     pools = UpstreamClients()
     try:
-        client = pools.get(provider_with(tmp_path, "http2: true\n    max_connections: 7"))
-        pool = client._transport._pool  # type: ignore[attr-defined]
+        sender = pools.get(provider_with(tmp_path, "http2: true\n    max_connections: 7"))
+        assert isinstance(sender, HttpxSender)  # HTTP/2 goes through httpx
+        pool = sender._client._transport._pool  # type: ignore[attr-defined]
         assert (pool._http2, pool._max_connections, pool._keepalive_expiry) == (True, 7, KEEPALIVE_EXPIRY)
-        assert pools.get(provider_with(tmp_path, "http2: true\n    max_connections: 7")) is client
+        assert pools.get(provider_with(tmp_path, "http2: true\n    max_connections: 7")) is sender
         plain = pools.get(provider_with(tmp_path, "max_connections: 7"))
-        assert plain is not client and plain._transport._pool._http2 is False  # type: ignore[attr-defined]
+        assert isinstance(plain, AiohttpSender) and plain._limit == 7  # HTTP/1.1 goes through aiohttp
     finally:
         await pools.aclose()
 
@@ -76,8 +79,8 @@ async def test_http2_without_h2_falls_back_to_http1_and_says_so(
     pools = UpstreamClients()
     try:
         with caplog.at_level(logging.WARNING, logger="modelmux.clients"):
-            client = pools.get(provider_with(tmp_path, "http2: true"))
-        assert client._transport._pool._http2 is False  # type: ignore[attr-defined]
+            sender = pools.get(provider_with(tmp_path, "http2: true"))
+        assert isinstance(sender, AiohttpSender)  # HTTP/1.1
         assert "h2 package is not installed" in caplog.text
     finally:
         await pools.aclose()

@@ -27,7 +27,7 @@ from modelmux.plan.models import CachingPlan, Plan
 from modelmux.routing import Router
 from modelmux.runtime.middleware.base import Handler, Middleware, RequestContext
 from modelmux.runtime.outcome import Outcome
-from modelmux.runtime.stores.redis import StoreUnavailable
+from modelmux.runtime.stores.base import StoreUnavailable
 from modelmux.runtime.streaming import DONE, encode_chunk
 
 if TYPE_CHECKING:

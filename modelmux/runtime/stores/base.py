@@ -6,6 +6,11 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class StoreUnavailable(Exception):
+    """The shared store did not answer in time (or refused); the message names the operation, never a
+    key's value."""
+
+
 class StateStore(Protocol):
     async def take_tokens(self, key: str, capacity: float, refill_per_second: float, amount: float) -> float:
         """Token bucket: take `amount` if the bucket holds it; 0.0 when granted, else the seconds to wait.

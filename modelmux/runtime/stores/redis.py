@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from modelmux.plan.models import RedisPlan
+from modelmux.runtime.stores.base import StoreUnavailable
 from modelmux.runtime.stores.memory import MemoryStore
 
 log = logging.getLogger("modelmux.redis")
@@ -89,10 +90,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(t[1]) + tonumber(t[2]) 
 redis.call('ZPOPMAX', KEYS[1])
 return 1
 """
-
-
-class StoreUnavailable(Exception):
-    """Redis did not answer in time (or refused); the message names the operation, never a key's value."""
 
 
 class RedisHealth:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 import httpx
@@ -46,10 +46,18 @@ class AiohttpResponse:
 
 
 class AiohttpSender:
-    def __init__(self, *, timeout: float, connect_timeout: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        max_connections: int,
+        on_request: Callable[[httpx.Request], Awaitable[None]] | None = None,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=timeout)
         self._limit = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._on_request = on_request
 
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -64,6 +72,8 @@ class AiohttpSender:
         return self._session
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> AiohttpResponse:
+        if self._on_request is not None:
+            await self._on_request(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in SKIPPED_HEADERS}
         session = self._session_for_loop()
         try:
