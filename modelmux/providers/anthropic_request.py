@@ -22,10 +22,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from modelmux.errors import RequestError
 from modelmux.providers.base import CanonicalError, JSONObject
+from modelmux.providers.tool_arguments import parse_arguments
 
 DEFAULT_MAX_TOKENS = 4096
 RESPONSE_TOOL_PREFIX = "json_schema__"
@@ -221,15 +220,7 @@ def _assistant_blocks(message: Mapping[str, Any], i: int) -> list[JSONObject]:
 
 
 def _arguments(arguments: Any, param: str) -> Any:
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError as exc:
-        raise TranslationError(f"tool call arguments are not valid JSON: {exc}", param) from exc
-    if not isinstance(value, dict):
-        raise TranslationError("tool call arguments must be a JSON object", param)
-    return value
+    return parse_arguments(arguments, param, TranslationError)
 
 
 def _tool_result(message: Mapping[str, Any], i: int) -> JSONObject:

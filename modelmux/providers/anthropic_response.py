@@ -154,16 +154,15 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._usage: dict[str, Any] = {}
         self._finish_sent = False
         self._done = False
-        self._pending: UpstreamStreamError | None = None
 
     def feed(self, data: bytes) -> list[JSONObject]:
-        self._raise_pending()
+        self.raise_pending()
         return self._handle(self._sse.feed(data))
 
     def finish(self) -> list[JSONObject]:
-        self._raise_pending()
+        self.raise_pending()
         chunks = self._handle(self._sse.finish())
-        self._raise_pending()
+        self.raise_pending()
         if not self._done:
             if not self._finish_sent:
                 error = CanonicalError(502, "the upstream stream ended before message_stop", "server_error")
@@ -171,24 +170,8 @@ class AnthropicStreamDecoder(StreamDecoder):
             chunks.append(self._usage_chunk())
         return chunks
 
-    def _raise_pending(self) -> None:
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-
     def _handle(self, events: list[SSEEvent]) -> list[JSONObject]:
-        """Chunks decoded before an error in the same read are returned first; the error comes next call."""
-        chunks: list[JSONObject] = []
-        try:
-            for event in events:
-                if self._done:
-                    break
-                chunks.extend(self._event_of(event))
-        except UpstreamStreamError as error:
-            if not chunks:
-                raise
-            self._pending = error
-        return chunks
+        return self.decode_items(events, self._event_of, lambda: self._done)
 
     def _event_of(self, event: SSEEvent) -> list[JSONObject]:
         try:

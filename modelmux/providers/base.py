@@ -10,15 +10,16 @@ request with a pooled client and owns those.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from modelmux.plan.models import ProviderPlan
 
 JSONObject = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,33 @@ class StreamDecoder(ABC):
     multi-byte UTF-8 character) and returns the chunks completed so far. Chunks carry `choices` and
     optionally `usage`; the executor stamps one `id`, `created`, `model` and `object` on all of them.
     `finish` is called at the end of the upstream body. Both raise `UpstreamStreamError` on an error event.
+
+    How the network splits bytes must not change what the client sees: decoders use `decode_items`, so
+    chunks decoded before an error event in the same read are returned first and the error is raised by
+    the next `feed` or `finish` (which call `raise_pending` first).
     """
+
+    _pending: UpstreamStreamError | None = None
+
+    def raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+
+    def decode_items(
+        self, items: Iterable[T], decode: Callable[[T], list[JSONObject]], stop: Callable[[], bool] | None = None
+    ) -> list[JSONObject]:
+        chunks: list[JSONObject] = []
+        try:
+            for item in items:
+                if stop is not None and stop():
+                    break
+                chunks.extend(decode(item))
+        except UpstreamStreamError as error:
+            if not chunks:
+                raise
+            self._pending = error
+        return chunks
 
     @abstractmethod
     def feed(self, data: bytes) -> list[JSONObject]: ...

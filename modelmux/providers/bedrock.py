@@ -273,10 +273,9 @@ class BedrockStreamDecoder(StreamDecoder):
         self._tools: dict[int, _Tool] = {}
         self._finish_sent = False
         self._done = False
-        self._pending: UpstreamStreamError | None = None
 
     def feed(self, data: bytes) -> list[JSONObject]:
-        self._raise_pending()
+        self.raise_pending()
         try:
             messages = self._frames.feed(data)
         except EventStreamError as exc:
@@ -284,7 +283,7 @@ class BedrockStreamDecoder(StreamDecoder):
         return self._handle(messages)
 
     def finish(self) -> list[JSONObject]:
-        self._raise_pending()
+        self.raise_pending()
         try:
             self._frames.finish()
         except EventStreamError as exc:
@@ -294,24 +293,8 @@ class BedrockStreamDecoder(StreamDecoder):
             raise UpstreamStreamError(error)
         return []
 
-    def _raise_pending(self) -> None:
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-
     def _handle(self, messages: list[EventMessage]) -> list[JSONObject]:
-        """Chunks decoded before an error in the same read are returned first; the error comes next call."""
-        chunks: list[JSONObject] = []
-        try:
-            for message in messages:
-                if self._done:
-                    break
-                chunks.extend(self._message(message))
-        except UpstreamStreamError as error:
-            if not chunks:
-                raise
-            self._pending = error
-        return chunks
+        return self.decode_items(messages, self._message, lambda: self._done)
 
     def _message(self, message: EventMessage) -> list[JSONObject]:
         if message.text_header(":message-type") in ("exception", "error"):

@@ -34,6 +34,7 @@ import orjson
 from modelmux.errors import RequestError
 from modelmux.providers.base import JSONObject
 from modelmux.providers.openai import protocol_error
+from modelmux.providers.tool_arguments import parse_arguments
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -204,15 +205,7 @@ def _assistant_blocks(message: Mapping[str, Any], param: str) -> list[JSONObject
 
 
 def _arguments(arguments: Any, param: str) -> Any:
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError as exc:
-        raise invalid(f"tool call arguments are not valid JSON: {exc}", param) from exc
-    if not isinstance(value, dict):
-        raise invalid("tool call arguments must be a JSON object", param)
-    return value
+    return parse_arguments(arguments, param, invalid)
 
 
 def _tool_result(message: Mapping[str, Any], param: str) -> JSONObject:

@@ -220,54 +220,34 @@ class OpenAIStreamDecoder(StreamDecoder):
         self.done = False
         self.started: set[int] = set()
         self.finished: set[int] = set()
-        self._pending: UpstreamStreamError | None = None
 
     def feed(self, data: bytes) -> list[JSONObject]:
-        self._raise_pending()
-        return self._chunks(self._sse.feed(data))
+        self.raise_pending()
+        return self.decode_items(self._sse.feed(data), self._event)
 
     def finish(self) -> list[JSONObject]:
-        self._raise_pending()
-        chunks = self._chunks(self._sse.finish())
+        self.raise_pending()
+        chunks = self.decode_items(self._sse.finish(), self._event)
         if self._pending is not None:
             return chunks
         return chunks + self.close()
 
-    def _raise_pending(self) -> None:
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-
-    def _chunks(self, events: list[SSEEvent]) -> list[JSONObject]:
-        """Chunks decoded before an error event in the same read are returned first; the error is
-        raised on the next `feed` or `finish` (however the network happened to split the bytes)."""
-        chunks: list[JSONObject] = []
+    def _event(self, event: SSEEvent) -> list[JSONObject]:
+        text = event.data.strip()
+        if self.done or not text:
+            return []
+        if text == "[DONE]":
+            self.done = True
+            return self.on_done()
         try:
-            self._decode(events, chunks)
-        except UpstreamStreamError as error:
-            if not chunks:
-                raise
-            self._pending = error
-        return chunks
-
-    def _decode(self, events: list[SSEEvent], chunks: list[JSONObject]) -> None:
-        for event in events:
-            text = event.data.strip()
-            if self.done or not text:
-                continue
-            if text == "[DONE]":
-                self.done = True
-                chunks.extend(self.on_done())
-                continue
-            try:
-                data = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                raise protocol_error(f"upstream sent a stream event that is not JSON: {_snippet(text)}") from None
-            if not isinstance(data, dict):
-                raise protocol_error(f"upstream sent a stream event that is not an object: {_snippet(text)}")
-            if event.event == "error" or data.get("error") is not None or data.get("object") == "error":
-                raise stream_error(data)
-            chunks.extend(self.convert(data))
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise protocol_error(f"upstream sent a stream event that is not JSON: {_snippet(text)}") from None
+        if not isinstance(data, dict):
+            raise protocol_error(f"upstream sent a stream event that is not an object: {_snippet(text)}")
+        if event.event == "error" or data.get("error") is not None or data.get("object") == "error":
+            raise stream_error(data)
+        return self.convert(data)
 
     def convert(self, data: JSONObject) -> list[JSONObject]:
         chunk = {key: data[key] for key in CHUNK_FIELDS if key in data}
