@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from modelmux.security.pii import luhn
+
 MIN_SECRET_LENGTH = 8
 _KEY = re.compile(
     r"(?:sk|pk|rk)-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_\-]{16,}"  # OpenAI, Anthropic, Stripe-like keys
@@ -42,19 +44,9 @@ _SENSITIVE_KEYS = re.compile(
 )
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def _card(match: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", match.group(0))
-    return "[REDACTED:card]" if 13 <= len(digits) <= 19 and _luhn(digits) else match.group(0)
+    return "[REDACTED:card]" if 13 <= len(digits) <= 19 and luhn(digits) else match.group(0)
 
 
 def _phone(match: re.Match[str]) -> str:
