@@ -3,6 +3,7 @@ so that `modelmux validate` (run by pre-commit on every commit) starts fast."""
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from typing import Annotated
@@ -232,5 +233,17 @@ def audit_purge(
     raise typer.Exit(run_purge(path, older_than, user))
 
 
+FAST_EXIT_COMMANDS = frozenset({"validate"})
+
+
 def main() -> None:
-    app()
+    """The console script. `validate` runs in pre-commit hooks on every commit and holds no resources,
+    so it leaves without the interpreter's teardown (about 70 ms of a 0.4 s run)."""
+    try:
+        app()
+    except SystemExit as exc:
+        if sys.argv[1:2] and sys.argv[1] in FAST_EXIT_COMMANDS:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1))
+        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,27 @@ def rule_parser() -> Any:
         propagate_positions=True,
         maybe_placeholders=False,
         transformer=RuleTransformer(),
+        cache=parser_cache_path() or False,
     )
+
+
+def parser_cache_path() -> str | None:
+    """Where lark keeps the analysed grammar between processes (saves ~40 ms on every `validate`).
+
+    A private folder under the user's cache directory (mode 0700), never the shared temp folder: the
+    cache is a pickle, and a file another user could plant there must not be loaded. None when no such
+    folder can be made; lark then builds the parser from the grammar as usual.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "modelmux"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return str(folder / "rules-grammar.lark-cache")
 
 
 def parse(text: str) -> Expr | RuleDiagnostic:
