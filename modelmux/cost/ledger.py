@@ -11,6 +11,7 @@ Costs are stored as whole pico-dollars (see `modelmux.cost.pricing`); times are 
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -114,20 +115,23 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-class SqlLedger:
+class SqlLedger(ABC):
     """The queries SQLite and PostgreSQL share; subclasses run them."""
 
     placeholder = "?"
     day_expr = "substr(ts, 1, 10)"
 
+    @abstractmethod
     def _execute(self, sql: str, params: Sequence[Any]) -> int:
-        raise NotImplementedError
+        """Run a statement; the number of rows it changed."""
 
+    @abstractmethod
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        """Run a query; its rows."""
 
+    @abstractmethod
     def _ts(self, moment: datetime) -> Any:
-        raise NotImplementedError
+        """A timestamp as the database stores it."""
 
     def _flag(self, value: bool) -> Any:
         return value
