@@ -21,6 +21,7 @@ def build_pipeline(services: Services, middleware: list[Middleware]) -> Handler:
     executor = services.run
 
     async def execute(ctx: RequestContext) -> Outcome:
+        await ctx.load_body()
         facts = ctx.facts()
         if ctx.endpoint == "embeddings":
             return await executor.embeddings(ctx.plan, ctx.body, facts, ctx.attempts)

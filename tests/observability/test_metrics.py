@@ -227,3 +227,17 @@ def test_metrics_can_be_turned_off(start_gateway: GatewayStarter) -> None:
     response = gateway.http().get("/metrics")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "metrics_disabled"
+
+
+def test_malformed_and_invalid_requests_are_counted_too(start_gateway: GatewayStarter) -> None:
+    """Requests refused before routing (bad JSON, a schema error) still reach the observability policy."""
+    gateway = start_gateway(LIMITED)
+    http = gateway.http()
+    broken = http.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    assert broken.status_code == 400
+    assert "X-ModelMux-Overhead-Ms" in broken.headers
+    invalid = http.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
+    assert invalid.status_code == 400
+    assert invalid.json()["error"]["param"] == "messages"
+    samples = scrape(gateway.url)
+    assert total(samples, "modelmux_requests_total", status="400") == 2

@@ -76,9 +76,14 @@ async def embeddings() -> Response:
 async def _serve(endpoint: str, check: Callable[[dict[str, Any]], None]) -> Response:
     started = time.perf_counter()
     plan = current_plan()
-    body = await read_body(plan)
-    check(body)
-    ctx = RequestContext(request_id(), plan, endpoint, body, lower_headers(), request.remote_addr, started)
+
+    async def checked_body() -> dict[str, Any]:
+        body = await read_body(plan)
+        check(body)
+        return body
+
+    ctx = RequestContext(request_id(), plan, endpoint, {}, lower_headers(), request.remote_addr, started)
+    ctx.pending_body = checked_body
     outcome = await services().pipeline(plan)(ctx)
     return _respond(outcome)
 

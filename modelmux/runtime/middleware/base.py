@@ -46,7 +46,16 @@ class RequestContext:
     identity: Identity = ANONYMOUS
     annotations: dict[str, Any] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
+    pending_body: Callable[[], Awaitable[dict[str, Any]]] | None = None
     _facts: RequestFacts | None = None
+
+    async def load_body(self) -> None:
+        """Read and check the body when the HTTP layer deferred it, so that a malformed or oversized
+        request is refused inside the pipeline, where observability records it like any other."""
+        if self.pending_body is not None:
+            reader, self.pending_body = self.pending_body, None
+            self.body = await reader()
+            self._facts = None
 
     def facts(self) -> RequestFacts:
         """What routing rules read, built once, after authentication has set the identity."""

@@ -49,11 +49,17 @@ class Observe:
         self.bodies = BodyLogger(plan) if settings.get("debug_bodies") else None
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Outcome:
+        try:
+            await ctx.load_body()  # a malformed or oversized body is recorded like any refusal
+        except RequestError as error:
+            overhead = self._failed(ctx, None, error.status, error.code, error.headers)
+            error.headers = {**error.headers, OVERHEAD_HEADER: _overhead_ms(overhead)}
+            raise
         trace = self.tracing.start(ctx) if self.tracing is not None else None
         token = CURRENT_TRACE.set(trace) if trace is not None else None
-        if self.bodies is not None and self.bodies.enabled():
-            self.bodies.request(ctx)
         try:
+            if self.bodies is not None and self.bodies.enabled():
+                self.bodies.request(ctx)
             outcome = await call_next(ctx)
         except RequestError as error:
             overhead = self._failed(ctx, trace, error.status, error.code, error.headers)
