@@ -40,6 +40,8 @@ async def probe(provider: ProviderPlan, timeout: float) -> Check:
         return Check(name, OK, "built-in mock provider (no network)")
     if provider.type == "vertex_ai":
         return await _vertex_token(provider, name)
+    if provider.type == "bedrock":
+        return await _bedrock(provider, name, timeout)
     request = probe_request(provider)
     if request is None:
         return Check(name, WARN, f"no online probe for type {provider.type!r}; credentials checked offline only")
@@ -66,6 +68,40 @@ async def _vertex_token(provider: ProviderPlan, name: str) -> Check:
     finally:
         await source.aclose()
     return Check(name, OK, "obtained a Google access token")
+
+
+def bedrock_control_plane(base_url: str, region: str) -> str:
+    """Bedrock's control plane (where ListFoundationModels lives) for a runtime endpoint."""
+    if not base_url or "bedrock-runtime" in base_url:
+        return f"https://bedrock.{region}.amazonaws.com"
+    return base_url.rstrip("/")  # a private or test endpoint that serves both
+
+
+async def _bedrock(provider: ProviderPlan, name: str, timeout: float) -> Check:
+    """A signed ListFoundationModels: proves the credential chain, the signature and the region."""
+    from modelmux.providers.base import AdapterError
+    from modelmux.providers.bedrock import BedrockAdapter, sign
+
+    adapter = BedrockAdapter(provider)
+    try:
+        region = adapter.region()
+        credentials = await adapter.credentials.frozen()
+    except AdapterError as exc:
+        return Check(
+            name, FAIL, f"no AWS credentials: {exc.error.message}", "set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET"
+        )
+    url = f"{bedrock_control_plane(provider.base_url, region)}/foundation-models?byOutputModality=TEXT"
+    headers = sign(url, b"", {"accept": "application/json"}, credentials, region, method="GET")
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        try:
+            response = await client.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            return Check(name, FAIL, f"{httpx.URL(url).host}: {type(exc).__name__}", "check region and the network")
+    if response.status_code < 300:
+        return Check(name, OK, f"ListFoundationModels in {region} answered {response.status_code}")
+    if response.status_code in (401, 403):
+        return Check(name, FAIL, f"AWS rejected the credentials ({response.status_code})", "check the IAM policy")
+    return Check(name, WARN, f"ListFoundationModels answered {response.status_code}")
 
 
 def run_probes(plan: Plan, timeout: float) -> Iterator[Check]:

@@ -134,9 +134,11 @@ def _freeze(credentials: Any) -> Any:
         raise AwsCredentialsError(f"could not refresh AWS credentials: {exc}") from exc
 
 
-def sign(url: str, body: bytes, headers: Mapping[str, str], credentials: Any, region: str) -> dict[str, str]:
+def sign(
+    url: str, body: bytes, headers: Mapping[str, str], credentials: Any, region: str, method: str = "POST"
+) -> dict[str, str]:
     """The headers with SigV4 added (`authorization`, `x-amz-date`, `x-amz-security-token`)."""
-    request = botocore.awsrequest.AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body, headers=dict(headers))
     botocore.auth.SigV4Auth(credentials, SERVICE, region).add_auth(request)
     return {str(name).lower(): str(value) for name, value in request.headers.items()}
 

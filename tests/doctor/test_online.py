@@ -65,3 +65,39 @@ def test_probe_of_an_unreachable_endpoint_fails_within_the_timeout() -> None:
     assert result.plan is not None
     [check] = run_probes(result.plan, 1.0)
     assert check.status == FAIL and "base_url" in check.fix
+
+
+def bedrock_plan(server: FakeServer) -> Plan:
+    text = f"""
+providers:
+  - name: aws
+    type: bedrock
+    region: us-east-1
+    base_url: {server.url_for("/bedrock")}
+"""
+    result = compile_file("bedrock.yaml", {}, text=text)
+    assert result.plan is not None
+    return result.plan
+
+
+def test_bedrock_probe_sends_a_signed_list_foundation_models(
+    upstream: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDDOCTORPROBE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "doctor-secret")
+    upstream.script("GET", "/bedrock/foundation-models", Reply.json({"modelSummaries": []}))
+    [check] = run_probes(bedrock_plan(upstream), 2.0)
+    assert check.status == OK and "us-east-1" in check.detail
+    [sent] = upstream.requests_to("/bedrock/foundation-models")
+    authorization = sent.header("authorization") or ""
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDDOCTORPROBE/")
+    assert "/us-east-1/bedrock/aws4_request" in authorization
+    assert "doctor-secret" not in authorization
+
+
+def test_bedrock_probe_fails_when_aws_refuses(upstream: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDDOCTORPROBE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "doctor-secret")
+    upstream.script("GET", "/bedrock/foundation-models", Reply.json({"message": "denied"}, status=403))
+    [check] = run_probes(bedrock_plan(upstream), 2.0)
+    assert check.status == FAIL and "IAM" in check.fix
