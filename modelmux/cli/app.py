@@ -3,10 +3,11 @@ so that `modelmux validate` (run by pre-commit on every commit) starts fast."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -236,9 +237,46 @@ def audit_purge(
 FAST_EXIT_COMMANDS = frozenset({"validate"})
 
 
+class _NotFast(Exception):
+    """The arguments need typer (help, or a usage error it words): take the ordinary path."""
+
+
+class _Arguments(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotFast(message)
+
+
+def _fast_validate(args: list[str]) -> int | None:
+    """`validate` without building the typer app (about 50 ms of a 0.3 s run in pre-commit hooks): the
+    same options as the `validate` command above. None when typer must handle the arguments."""
+    if {"-h", "--help"} & set(args):
+        return None
+    parser = _Arguments(prog="modelmux validate", add_help=False)
+    parser.add_argument("configs", nargs="+")
+    parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--format", choices=[f.value for f in ValidateFormat], default="text")
+    parser.add_argument("--allow-missing-env", action="store_true")
+    try:
+        parsed = parser.parse_args(args)
+    except _NotFast:
+        return None
+    from modelmux.cli.validate import run_validate
+
+    return run_validate(
+        parsed.configs, strict=parsed.strict, output=parsed.format, allow_missing_env=parsed.allow_missing_env
+    )
+
+
 def main() -> None:
-    """The console script. `validate` runs in pre-commit hooks on every commit and holds no resources,
-    so it leaves without the interpreter's teardown (about 70 ms of a 0.4 s run)."""
+    """The console script. `validate` runs in pre-commit hooks on every commit and holds no resources:
+    it skips building the typer app when its arguments are plain, and leaves without the interpreter's
+    teardown (about 70 ms)."""
+    if sys.argv[1:2] == ["validate"]:
+        code = _fast_validate(sys.argv[2:])
+        if code is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     try:
         app()
     except SystemExit as exc:
