@@ -5,11 +5,9 @@ Run: .venv/bin/python -m benchmarks.fake_anthropic --port 9102
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 
-from benchmarks.fake_upstream import Upstream, response
+from benchmarks.fake_upstream import Upstream, response, run
 
 MESSAGE = json.dumps(
     {
@@ -55,26 +53,8 @@ class Anthropic(Upstream):
     json_reply = response("200 OK", b"application/json", MESSAGE)
 
 
-async def serve(host: str, port: int, chunks: int) -> None:
-    Anthropic.stream_reply = response("200 OK", b"text/event-stream", events(chunks))
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(Anthropic, host, port, backlog=2048, reuse_address=True)
-    async with server:
-        await server.serve_forever()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9102)
-    parser.add_argument("--chunks", type=int, default=20)
-    args = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.run(serve(args.host, args.port, args.chunks))
-    except ImportError:
-        asyncio.run(serve(args.host, args.port, args.chunks))
+    run(Anthropic, events, 9102)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 
 COMPLETION = json.dumps(
     {
@@ -93,26 +94,31 @@ class Upstream(asyncio.Protocol):
             self.transport.write(self.stream_reply if streamed else self.json_reply)
 
 
-async def serve(host: str, port: int, chunks: int) -> None:
-    Upstream.stream_reply = response("200 OK", b"text/event-stream", stream_body(chunks))
+async def serve(host: str, port: int, protocol: type[Upstream]) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Upstream, host, port, backlog=2048, reuse_address=True)
+    server = await loop.create_server(protocol, host, port, backlog=2048, reuse_address=True)
     async with server:
         await server.serve_forever()
 
 
-def main() -> None:
+def run(protocol: type[Upstream], stream: Callable[[int], bytes], default_port: int) -> None:
+    """The command line of a fake upstream: `--host`, `--port`, `--chunks` (per streamed response)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--port", type=int, default=default_port)
     parser.add_argument("--chunks", type=int, default=20)
     args = parser.parse_args()
+    protocol.stream_reply = response("200 OK", b"text/event-stream", stream(args.chunks))
     try:
         import uvloop
 
-        uvloop.run(serve(args.host, args.port, args.chunks))
+        uvloop.run(serve(args.host, args.port, protocol))
     except ImportError:
-        asyncio.run(serve(args.host, args.port, args.chunks))
+        asyncio.run(serve(args.host, args.port, protocol))
+
+
+def main() -> None:
+    run(Upstream, stream_body, 9100)
 
 
 if __name__ == "__main__":

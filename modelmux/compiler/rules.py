@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelmux.compiler.context import CompileContext, dotted
+from modelmux.compiler.context import CompileContext
 from modelmux.config.loader import PathKey
 from modelmux.dsl import CompiledRule, compile_rule
 
@@ -27,7 +27,3 @@ def compile_expression(text: str, path: PathKey, ctx: CompileContext, declared: 
                 code="undeclared-attribute",
             )
     return rule
-
-
-def where(path: PathKey) -> str:
-    return dotted(path)

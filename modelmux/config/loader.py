@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,7 +299,3 @@ def _flatten(node: _Node, path: PathKey, positions: dict[PathKey, NodePosition])
             items.append(_flatten(child, (*path, index), positions))
         return items
     return node.value
-
-
-def source_lines(loaded: LoadedConfig) -> dict[str, Sequence[str]]:
-    return dict(loaded.lines)

@@ -8,33 +8,6 @@ from pydantic import Field, model_validator
 
 from modelmux.config.types import Duration, Section
 
-STRATEGIES = (
-    "round_robin",
-    "weighted",
-    "least_connections",
-    "latency",
-    "cost",
-    "cost_optimized",
-    "availability",
-    "model_specific",
-    "geographic",
-    "hybrid",
-    "custom",
-)
-BASE_STRATEGIES = tuple(s for s in STRATEGIES if s not in ("hybrid", "custom"))
-Strategy = Literal[
-    "round_robin",
-    "weighted",
-    "least_connections",
-    "latency",
-    "cost",
-    "cost_optimized",
-    "availability",
-    "model_specific",
-    "geographic",
-    "hybrid",
-    "custom",
-]
 BaseStrategy = Literal[
     "round_robin",
     "weighted",
@@ -46,6 +19,7 @@ BaseStrategy = Literal[
     "model_specific",
     "geographic",
 ]
+Strategy = Literal[BaseStrategy, "hybrid", "custom"]
 RetryOn = Literal[408, 409, 429, 500, 502, 503, 504, 529, "timeout", "connect_error"]
 AttributeType = Literal["string", "number", "bool", "duration", "size", "money", "percentage", "list"]
 

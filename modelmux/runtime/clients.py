@@ -72,7 +72,8 @@ class UpstreamClients:
         )
 
     def prune(self, providers: tuple[ProviderPlan, ...]) -> list[Sender]:
-        """Forget clients that no provider of the new plan uses; returns them for closing later."""
+        """Forget senders that none of `providers` uses (the live plan's and the previous one's, whose
+        requests may still be running); returns them for closing."""
         live = {(p.name, p.type, p.base_url) for p in providers}
         stale = [key for key in self._clients if key[:3] not in live]
         return [self._clients.pop(key) for key in stale]

@@ -61,8 +61,9 @@ class Executor:
             self._adapters[key] = adapter
         return adapter
 
-    def forget_plan(self, fingerprint: str) -> list[ProviderAdapter]:
-        stale = [key for key in self._adapters if key[0] == fingerprint]
+    def retire_plans_except(self, keep: set[str]) -> list[ProviderAdapter]:
+        """Forget the adapters of every plan not in `keep`; returns them for closing."""
+        stale = [key for key in self._adapters if key[0] not in keep]
         return [self._adapters.pop(key) for key in stale]
 
     async def aclose(self) -> None:

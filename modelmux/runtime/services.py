@@ -24,6 +24,7 @@ from modelmux.runtime.middleware.policies import middleware_for
 from modelmux.runtime.pipeline import build_pipeline
 from modelmux.runtime.sharing import Sharing
 from modelmux.runtime.stores import MemoryStore, StateStore
+from modelmux.runtime.upstream import Sender
 
 log = logging.getLogger("modelmux.reload")
 
@@ -43,6 +44,7 @@ class Services:
     previous_fingerprint: str | None = None
     last_changes: str = "no changes"
     _retired: list[ProviderAdapter] = field(default_factory=list)
+    _retired_senders: list[Sender] = field(default_factory=list)
     _pipelines: dict[str, Handler] = field(default_factory=dict)
     caches: CacheStores = field(default_factory=CacheStores)  # the response cache's stores, across reloads
     sharing: Sharing = field(init=False)  # state shared with other replicas through Redis (`redis:`)
@@ -64,13 +66,15 @@ class Services:
         self.public = public
         self.store = self.sharing.adopt(plan) or self._local_store  # RedisStore when `redis:` is configured
         pipeline = build_pipeline(self, middleware_for(plan, self))
-        keep = {previous.fingerprint} if previous is not None else set()
+        # Requests still running on the previous plan keep its pipeline and adapters; older ones go.
+        keep = {plan.fingerprint} | ({previous.fingerprint} if previous is not None else set())
         self._pipelines = {k: v for k, v in self._pipelines.items() if k in keep}
         self._pipelines[plan.fingerprint] = pipeline
         generation = self.holder.swap(plan)
         self.state.forget_missing(plan)
-        if previous is not None and previous.fingerprint != plan.fingerprint:
-            self._retired.extend(self.run.forget_plan(previous.fingerprint))
+        self._retired.extend(self.run.retire_plans_except(keep))
+        in_use = plan.providers + (previous.providers if previous is not None else ())
+        self._retired_senders.extend(self.clients.prune(in_use))
         return generation
 
     async def reload(self) -> CompileResult | None:
@@ -123,6 +127,9 @@ class Services:
         retired, self._retired = self._retired, []
         for adapter in retired:
             await adapter.aclose()
+        senders, self._retired_senders = self._retired_senders, []
+        for sender in senders:
+            await sender.aclose()
         await self.sharing.close_retired()
 
     async def aclose(self) -> None:

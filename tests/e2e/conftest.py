@@ -120,15 +120,16 @@ def _listener() -> tuple[int, int]:
     return port, listener.detach()
 
 
-def launch(plan: Plan, public: dict[str, Any], source: Path) -> Gateway:
-    """Serve `plan` with Hypercorn in a thread; returns once the app is serving."""
+def launch(plan: Plan, public: dict[str, Any], source: Path, services: Services | None = None) -> Gateway:
+    """Serve `plan` with Hypercorn in a thread; returns once the app is serving. `services` lets a test
+    bring its own (a Telemetry with an in-memory span exporter, say)."""
     port, fd = _listener()
     config = Config()
     config.bind = [f"fd://{fd}"]
     config.graceful_timeout = 2.0
     config.accesslog = None
     config.errorlog = None
-    app = create_app(plan, source=str(source), public=public)
+    app = create_app(plan, source=str(source), public=public, services=services)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     ready = threading.Event()
@@ -445,7 +446,9 @@ class _Recorder:
             self.sink.extend(found)
 
 
-class _CheckedStream(httpx2.SyncByteStream):
+class _CheckedStream(httpx2.SyncByteStream, httpx.SyncByteStream):
+    """The body of a response as it streams to the client, checked once it is closed (either library)."""
+
     def __init__(self, inner: Any, recorder: _Recorder) -> None:
         self.inner, self.recorder = inner, recorder
 
@@ -511,23 +514,6 @@ class AsyncConformingTransport(httpx2.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-class _RawCheckedStream(httpx.SyncByteStream):
-    def __init__(self, inner: Any, recorder: _Recorder) -> None:
-        self.inner, self.recorder = inner, recorder
-
-    def __iter__(self) -> Iterator[bytes]:
-        for piece in self.inner:
-            self.recorder.body += piece
-            yield piece
-        self.recorder.complete = True
-
-    def close(self) -> None:
-        try:
-            self.inner.close()
-        finally:
-            self.recorder.check()
-
-
 class RawConformingTransport(httpx.BaseTransport):
     """The same check for the plain httpx client of `Gateway.http()`."""
 
@@ -536,7 +522,7 @@ class RawConformingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
-        stream = _RawCheckedStream(response.stream, _Recorder(request, response, self.sink))
+        stream = _CheckedStream(response.stream, _Recorder(request, response, self.sink))
         return httpx.Response(
             response.status_code, headers=response.headers, stream=stream, extensions=response.extensions
         )

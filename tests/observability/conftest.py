@@ -3,25 +3,19 @@ in-memory exporter, and a parsed `/metrics` scrape."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelmux.observability.telemetry import Telemetry
-from modelmux.runtime.app import create_app
 from modelmux.runtime.holder import PlanHolder
 from modelmux.runtime.services import Services
-from tests.e2e.conftest import TEST_API_KEY, Gateway, compile_yaml, gateway_for, start_gateway, upstream
+from tests.e2e.conftest import TEST_API_KEY, Gateway, compile_yaml, gateway_for, launch, start_gateway, upstream
 from tests.fakes import FakeServer
 
 __all__ = ["gateway_for", "start_gateway", "upstream"]
@@ -31,43 +25,7 @@ def serve_with(services: Services, text: str, env: Mapping[str, str], path: Path
     """Like the e2e `launch`, with the caller's `Services` (to give it a Telemetry of the test's own)."""
     plan, public = compile_yaml(path, text, {"TEST_API_KEY": TEST_API_KEY, **env})
     services.holder = PlanHolder(None, str(path))
-    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-    port = int(listener.getsockname()[1])
-    config = Config()
-    config.bind = [f"fd://{listener.detach()}"]
-    config.graceful_timeout = 2.0
-    config.accesslog = None
-    config.errorlog = None
-    app = create_app(plan, source=str(path), public=public, services=services)
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = threading.Event()
-    failure: list[BaseException] = []
-
-    @app.before_serving
-    async def started() -> None:
-        ready.set()
-
-    async def main() -> None:
-        try:
-            await serve(app, config, shutdown_trigger=stop.wait)
-        except BaseException as exc:
-            failure.append(exc)
-            ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(main())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name=f"modelmux-observability-{port}", daemon=True)
-    thread.start()
-    if not ready.wait(15) or failure:
-        raise AssertionError(f"the gateway did not start: {failure}")
-    return Gateway(f"http://127.0.0.1:{port}", plan, services, path, loop, thread, stop, failure)
+    return launch(plan, public, path, services)
 
 
 @dataclass
