@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 
 from quart import Quart, Response
@@ -14,6 +15,7 @@ from modelmux.plan.models import Plan
 from modelmux.routing.health import HealthChecker
 from modelmux.runtime.holder import PlanHolder
 from modelmux.runtime.http.anthropic_routes import anthropic_routes
+from modelmux.runtime.http.fast_lane import FastLane
 from modelmux.runtime.http.openai_routes import openai_routes
 from modelmux.runtime.http.ops_routes import ops_routes
 from modelmux.runtime.http.responses import error_response, plain_error, request_id
@@ -55,6 +57,9 @@ def create_app(
     app.register_blueprint(ops_routes)
     _install_handlers(app)
     install_guards(app)  # header size (431), CORS, auth of the /v1 endpoints outside the pipeline
+    if os.environ.get("MODELMUX_FAST_LANE", "1") != "0":  # "0" serves every route through Quart (for A/B runs)
+        lane = FastLane(app.asgi_app, svc, app.config["BODY_TIMEOUT"])
+        app.asgi_app = lane  # type: ignore[method-assign,assignment]
 
     stop_watching = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []

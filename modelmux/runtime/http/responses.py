@@ -28,10 +28,14 @@ def request_id() -> str:
     existing = getattr(g, "request_id", None)
     if existing:
         return str(existing)
-    supplied = request.headers.get("x-request-id", "")
-    value = supplied if REQUEST_ID.match(supplied) else f"req_{uuid.uuid4().hex}"
+    value = new_request_id(request.headers.get("x-request-id", ""))
     g.request_id = value
     return value
+
+
+def new_request_id(supplied: str) -> str:
+    """The client's id when it is sane (letters, digits, `._:-`, at most 128), else a fresh one."""
+    return supplied if REQUEST_ID.match(supplied) else f"req_{uuid.uuid4().hex}"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
