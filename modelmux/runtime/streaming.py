@@ -1,10 +1,10 @@
 """Relays one upstream stream to the client as OpenAI SSE.
 
 The first chunks were already read by the executor (so it could still fall back before the first byte
-reached the client). Every chunk gets one `id`, `created` and `model` for the whole stream; the usage
-chunk is passed on only when the client asked for it; a mid-stream upstream error becomes an SSE error
-event and the end of the stream, never a silent `[DONE]`; a client that disconnects cancels the
-upstream request at once.
+reached the client). The events decoded from one upstream read go out in one write. Every chunk gets
+one `id`, `created` and `model` for the whole stream; the usage chunk is passed on only when the client
+asked for it; a mid-stream upstream error becomes an SSE error event and the end of the stream, never a
+silent `[DONE]`; a client that disconnects cancels the upstream request at once.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ async def relay(
     usage: JSONObject | None = None
     ended = False
 
-    def emit(chunks: list[JSONObject]) -> list[bytes]:
+    def emit(chunks: list[JSONObject]) -> bytes:
+        """The events decoded from one upstream read, as one write: no extra latency, far fewer sends."""
         nonlocal usage
         out = []
         for chunk in chunks:
@@ -97,17 +98,15 @@ async def relay(
             stamped = stamp.apply(chunk)
             if stamped is not None:
                 out.append(encode_chunk(stamped))
-        return out
+        return b"".join(out)
 
     try:
-        for piece in emit(first):
+        if piece := emit(first):
             yield piece
         async for data in upstream:
-            for piece in emit(decoder.feed(data)):
+            if piece := emit(decoder.feed(data)):
                 yield piece
-        for piece in emit(decoder.finish()):
-            yield piece
-        yield DONE
+        yield emit(decoder.finish()) + DONE
         ended = True
         on_end(StreamEnd(True, usage=usage))
     except UpstreamStreamError as exc:
