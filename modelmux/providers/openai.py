@@ -291,6 +291,14 @@ class OpenAIAdapter(ProviderAdapter):
         return {"authorization": f"Bearer {key.reveal()}"} if key is not None else {}
 
     def headers(self, *, stream: bool = False) -> dict[str, str]:
+        """The request headers; built once per adapter (a plan's secrets do not change under it)."""
+        cache: dict[bool, dict[str, str]] = self.__dict__.setdefault("_headers_by_stream", {})
+        found = cache.get(stream)
+        if found is None:
+            found = cache[stream] = self._build_headers(stream)
+        return dict(found)
+
+    def _build_headers(self, stream: bool) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
