@@ -6,6 +6,7 @@ runs: throughput at 32 connections, added latency at one connection (ModelMux mi
 and resident memory per worker.
 
 Run: .venv/bin/python -m benchmarks.http_bench [--workers 2] [--runs 3] [--duration 10] [--translated]
+     [--wrk-threads 1]
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ class WrkResult:
     errors: int
 
 
-def wrk(url: str, connections: int, duration: int, script: Path) -> WrkResult:
-    threads = max(1, min(2, connections))
+def wrk(url: str, connections: int, duration: int, script: Path, threads: int = 1) -> WrkResult:
+    """One wrk run. One thread drives 66,000 req/s against the fake upstream: a second only takes a core."""
+    threads = max(1, min(threads, connections))
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--translated", action="store_true", help="OpenAI client -> Anthropic upstream")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="load generator threads (2 before 2026-12-01)")
     args = parser.parse_args()
     upstream_port, port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as folder:
@@ -161,10 +164,14 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, direct_url: str, gateway_url: str, script: Path, pid: int) -> None:
-    through_32 = [wrk(gateway_url, 32, args.duration, script) for _ in range(args.runs)]
+    threads = args.wrk_threads
+    through_32 = [wrk(gateway_url, 32, args.duration, script, threads) for _ in range(args.runs)]
     direct_1 = [wrk(direct_url, 1, args.duration, script) for _ in range(args.runs)]
     through_1 = [wrk(gateway_url, 1, args.duration, script) for _ in range(args.runs)]
-    print(f"workers={args.workers} runs={args.runs} duration={args.duration}s translated={args.translated}")
+    print(
+        f"workers={args.workers} runs={args.runs} duration={args.duration}s translated={args.translated} "
+        f"wrk threads={args.wrk_threads}"
+    )
     print(
         f"throughput @32 connections: {median(through_32, 'rps'):.0f} req/s, "
         f"p99 {median(through_32, 'p99_ms'):.2f} ms, errors {sum(r.errors for r in through_32)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -73,6 +74,8 @@ def create_app(
         if watch and source is not None:
             watcher = ConfigWatcher(svc, marker=marker_path())
             tasks.append(asyncio.create_task(watcher.run(stop_watching)))
+        gc.collect()
+        gc.freeze()  # what start-up built (modules, the plan) is never scanned again by the collector
 
     @app.after_serving
     async def close_clients() -> None:
