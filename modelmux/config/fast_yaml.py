@@ -157,6 +157,13 @@ def load(text: str, name: str) -> _Node:
         raise Declined(f"libyaml: {exc}") from None
 
 
+def _check_collection(start: Any, depth: int, what: str) -> None:
+    if start.anchor is not None or start.tag is not None:
+        raise Declined(f"anchor or tag on a {what}")
+    if depth > MAX_NESTING:
+        raise Declined("nested too deeply")
+
+
 class _Builder:
     def __init__(self, lib: _Libyaml, types: _Ruamel, get: Any, peek: Any, text: str, name: str) -> None:
         self.lib = lib
@@ -198,10 +205,7 @@ class _Builder:
             raise Declined(f"unexpected {type(event).__name__}")
 
     def _mapping(self, start: Any, depth: int) -> dict[str, _Node]:
-        if start.anchor is not None or start.tag is not None:
-            raise Declined("anchor or tag on a mapping")
-        if depth > MAX_NESTING:
-            raise Declined("nested too deeply")
+        _check_collection(start, depth, "mapping")
         lib, get, name = self.lib, self.get, self.name
         scalar, mapping_end = lib.scalar, lib.mapping_end
         flow = bool(start.flow_style)
@@ -234,10 +238,7 @@ class _Builder:
                 items[key] = self._collection(event, key_span, depth)
 
     def _sequence(self, start: Any, depth: int) -> list[_Node]:
-        if start.anchor is not None or start.tag is not None:
-            raise Declined("anchor or tag on a sequence")
-        if depth > MAX_NESTING:
-            raise Declined("nested too deeply")
+        _check_collection(start, depth, "sequence")
         lib, get, name = self.lib, self.get, self.name
         scalar, sequence_end = lib.scalar, lib.sequence_end
         flow = bool(start.flow_style)

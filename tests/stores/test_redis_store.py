@@ -107,7 +107,7 @@ async def test_a_redis_outage_degrades_to_local_state_with_one_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = start_redis(tmp_path / "redis")
-    store = RedisStore(settings(server.url, timeout=0.2, connect_timeout=0.2))
+    store = RedisStore(settings(server.url, timeout=1.0, connect_timeout=1.0))
     try:
         await store.set_bytes("k", b"v", 60)
         assert await store.get_bytes("k") == b"v"
