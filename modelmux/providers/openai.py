@@ -277,6 +277,9 @@ class OpenAIStreamDecoder(StreamDecoder):
         return []
 
 
+MAX_PARSED_URLS = 256
+
+
 class OpenAIAdapter(ProviderAdapter):
     """OpenAI's API itself: Bearer auth, `{base_url}/chat/completions` and `{base_url}/embeddings`."""
 
@@ -313,9 +316,15 @@ class OpenAIAdapter(ProviderAdapter):
 
     def request(self, url: str, body: JSONObject, *, stream: bool = False, **kwargs: Any) -> httpx.Request:
         timeout = httpx.Timeout(self.provider.timeout, connect=self.provider.connect_timeout)
+        parsed: dict[str, httpx.URL] = self.__dict__.setdefault("_parsed_urls", {})
+        target = parsed.get(url)
+        if target is None:  # parsing is half the cost of building a request; bounded, since a wildcard
+            target = httpx.URL(url)  # provider's URLs (Azure deployments) can follow the client's model names
+            if len(parsed) < MAX_PARSED_URLS:
+                parsed[url] = target
         return httpx.Request(
             "POST",
-            url,
+            target,
             headers=self.headers(stream=stream),
             content=orjson.dumps(body),
             extensions={"timeout": timeout.as_dict()},

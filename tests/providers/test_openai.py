@@ -333,3 +333,17 @@ async def test_embeddings_over_http(server: FakeServer) -> None:
     assert parsed["model"] == "embed"
     assert_valid_embeddings(parsed)
     assert server.requests[0].json() == {"model": "text-embedding-3-small", "input": "hi"}
+
+
+async def test_built_requests_reuse_parsed_urls_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("modelmux.providers.openai.MAX_PARSED_URLS", 2)
+    a = adapter("http://127.0.0.1:9/v1")
+    first = await a.build_chat({"model": "gpt-4", "messages": []}, target_for(a), stream=False)
+    second = await a.build_chat({"model": "gpt-4", "messages": []}, target_for(a), stream=True)
+    assert str(first.url) == str(second.url) == "http://127.0.0.1:9/v1/chat/completions"
+    assert second.headers["accept"] == "text/event-stream" and first.headers["accept"] == "application/json"
+    assert second.headers["authorization"] == "Bearer sk-test"
+    for index in range(5):
+        built = a.request(f"http://127.0.0.1:9/v1/x{index}", {})
+        assert built.url.path == f"/v1/x{index}"
+    assert len(a.__dict__["_parsed_urls"]) == 2
