@@ -96,3 +96,17 @@ async def test_reset_mid_stream_is_a_transport_error(upstream: FakeServer) -> No
             await response.aclose()
         finally:
             await sender.aclose()
+
+
+async def test_upstream_cookies_are_never_sent_back(upstream: FakeServer) -> None:
+    """A gateway's requests carry many tenants: a cookie one answer set must not ride on the next."""
+    cookie = {"set-cookie": "__cf_bm=tenant-a-session; Path=/; HttpOnly"}
+    for sender in senders():
+        upstream.script("POST", PATH, Reply.json({"ok": 1}, headers=cookie), Reply.json({"ok": 2}))
+        try:
+            for _ in range(2):
+                url = upstream.url_for(PATH).replace("127.0.0.1", "localhost")  # jars keep no IP cookies
+                await (await sender.send(request(url))).aread()
+        finally:
+            await sender.aclose()
+    assert [r.header("cookie") for r in upstream.requests_to(PATH)] == [None, None, None, None]

@@ -64,6 +64,7 @@ class AiohttpSender:
             connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=60.0, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # one tenant's upstream cookies never go out with another's
                 timeout=self._timeout,
                 auto_decompress=True,
                 trust_env=False,
