@@ -90,3 +90,51 @@ async def test_an_entity_is_caught_wherever_the_stream_splits_it(entity: str, cu
     raw = await redacted_stream(pieces)
     assert entity.split()[0] not in raw.decode()
     assert text_of(raw).startswith("Please contact [") and text_of(raw).endswith("] today, thanks.")
+
+
+async def redacted_tool_stream(calls: list[tuple[str, str, list[str]]], *, finish: bool = True) -> bytes:
+    chunks = oa.tool_call_chunks(calls)
+    body = oa.sse_body(chunks if finish else chunks[:-1])
+    out = b""
+    async for piece in StreamRedactor(Redactor(ALL)).wrap(relay(_events(body))):
+        out += piece
+    return out
+
+
+def arguments_of(raw: bytes) -> dict[int, str]:
+    """Each tool call's argument text, put back together from the deltas, the way SDKs accumulate it."""
+    out: dict[int, str] = {}
+    for event, data in parse_sse(raw):
+        if event == "message" and data != "[DONE]":
+            chunk = orjson.loads(data)
+            assert_valid_chunk(chunk)
+            for choice in chunk["choices"]:
+                for call in choice["delta"].get("tool_calls") or []:
+                    out[call["index"]] = out.get(call["index"], "") + call["function"].get("arguments", "")
+    return out
+
+
+@pytest.mark.parametrize("finish", [True, False])
+async def test_streamed_tool_arguments_are_redacted_and_stay_json(finish: bool) -> None:
+    first = ['{"to": "jane.d', 'oe@example.com", "body": "call 415-55', '5-2671"}']
+    second = ['{"card": "4111 1111 1111 1111", "note": "', "x" * 150, '"}']
+    raw = await redacted_tool_stream([("call_a", "send_mail", first), ("call_b", "pay", second)], finish=finish)
+    arguments = arguments_of(raw)
+    assert orjson.loads(arguments[0]) == {"to": "[EMAIL_1]", "body": "call [PHONE_1]"}
+    assert orjson.loads(arguments[1]) == {"card": "[CREDIT_CARD_1]", "note": "x" * 150}
+    assert b"jane" not in raw and b"4111" not in raw and b"2671" not in raw
+    assert raw.endswith(b"data: [DONE]\n\n")
+
+
+async def test_long_tool_arguments_are_released_as_they_come() -> None:
+    pieces = ['{"text": "'] + [f"word{i} " for i in range(100)] + ['"}']
+    raw = await redacted_tool_stream([("call_a", "write", pieces)])
+    assert orjson.loads(arguments_of(raw)[0]) == {"text": "".join(pieces[1:-1])}
+    deltas = [
+        call["function"]["arguments"]
+        for _, d in parse_sse(raw)
+        if d != "[DONE]"
+        for c in orjson.loads(d)["choices"]
+        for call in c["delta"].get("tool_calls") or []
+    ]
+    assert sum(1 for d in deltas if d) > 50  # not everything held to the end
