@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -14,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from modelmux.errors import RequestError
 from modelmux.plan.models import Plan
 from modelmux.routing.health import HealthChecker
+from modelmux.runtime import heap
 from modelmux.runtime.holder import PlanHolder
 from modelmux.runtime.http.anthropic_routes import anthropic_routes
 from modelmux.runtime.http.fast_lane import FastLane
@@ -74,8 +74,7 @@ def create_app(
         if watch and source is not None:
             watcher = ConfigWatcher(svc, marker=marker_path())
             tasks.append(asyncio.create_task(watcher.run(stop_watching)))
-        gc.collect()
-        gc.freeze()  # what start-up built (modules, the plan) is never scanned again by the collector
+        heap.settle(reclaim_frozen=False)  # start-up objects (modules, the plan) are never scanned again
 
     @app.after_serving
     async def close_clients() -> None:

@@ -16,6 +16,7 @@ from modelmux.plan.diff import diff_configs, summary
 from modelmux.plan.models import Plan
 from modelmux.providers.base import ProviderAdapter
 from modelmux.routing import RuntimeState
+from modelmux.runtime import heap
 from modelmux.runtime.clients import UpstreamClients
 from modelmux.runtime.executor import Executor
 from modelmux.runtime.holder import PlanHolder
@@ -104,6 +105,7 @@ class Services:
                 self.telemetry.config_reloaded("ok")
                 log.info("reloaded %s: plan %s, generation %d", source, result.plan.fingerprint, generation)
                 await self._close_retired()
+                heap.settle()  # retired plans' cycles are reclaimed; the new plan is frozen with the rest
             else:
                 self.holder.record_unchanged()
                 self.telemetry.config_reloaded("unchanged")
