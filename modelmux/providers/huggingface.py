@@ -36,8 +36,8 @@ import httpx
 import orjson
 
 from modelmux.plan.models import ProviderPlan
-from modelmux.providers.base import JSONObject, ProviderAdapter, UpstreamTarget
-from modelmux.providers.openai import OpenAIStreamDecoder, load_object, protocol_error
+from modelmux.providers.base import JSONObject, UpstreamTarget
+from modelmux.providers.openai import OpenAIAdapter, OpenAIStreamDecoder, load_object, protocol_error
 from modelmux.providers.openai_compatible import CompatibleStreamDecoder, OpenAICompatibleAdapter
 
 ROUTER_URL = "https://router.huggingface.co/v1"
@@ -137,7 +137,7 @@ class HuggingFaceAdapter(OpenAICompatibleAdapter):
     decoder_class: ClassVar[type[OpenAIStreamDecoder]] = HuggingFaceStreamDecoder
 
     def __init__(self, provider: ProviderPlan) -> None:
-        ProviderAdapter.__init__(self, provider)  # base_url is optional here: the router is the default
+        OpenAIAdapter.__init__(self, provider)  # base_url is optional here: the router is the default
 
     def is_router(self) -> bool:
         return urlsplit(self.base_url()).hostname == ROUTER_HOST

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from modelmux.plan.models import ProviderPlan
 from modelmux.providers.base import (
     CanonicalError,
     JSONObject,
@@ -286,6 +287,11 @@ class OpenAIAdapter(ProviderAdapter):
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     decoder_class: ClassVar[type[OpenAIStreamDecoder]] = OpenAIStreamDecoder
 
+    def __init__(self, provider: ProviderPlan) -> None:
+        super().__init__(provider)
+        self._headers_by_stream: dict[bool, dict[str, str]] = {}  # a plan's secrets do not change under it
+        self._parsed_urls: dict[str, httpx.URL] = {}
+
     def base_url(self) -> str:
         return (self.provider.base_url or self.default_base_url).rstrip("/")
 
@@ -294,11 +300,10 @@ class OpenAIAdapter(ProviderAdapter):
         return {"authorization": f"Bearer {key.reveal()}"} if key is not None else {}
 
     def headers(self, *, stream: bool = False) -> dict[str, str]:
-        """The request headers; built once per adapter (a plan's secrets do not change under it)."""
-        cache: dict[bool, dict[str, str]] = self.__dict__.setdefault("_headers_by_stream", {})
-        found = cache.get(stream)
+        """The request headers, built once per adapter and stream mode."""
+        found = self._headers_by_stream.get(stream)
         if found is None:
-            found = cache[stream] = self._build_headers(stream)
+            found = self._headers_by_stream[stream] = self._build_headers(stream)
         return dict(found)
 
     def _build_headers(self, stream: bool) -> dict[str, str]:
@@ -316,7 +321,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     def request(self, url: str, body: JSONObject, *, stream: bool = False, **kwargs: Any) -> httpx.Request:
         timeout = httpx.Timeout(self.provider.timeout, connect=self.provider.connect_timeout)
-        parsed: dict[str, httpx.URL] = self.__dict__.setdefault("_parsed_urls", {})
+        parsed = self._parsed_urls
         target = parsed.get(url)
         if target is None:  # parsing is half the cost of building a request; bounded, since a wildcard
             target = httpx.URL(url)  # provider's URLs (Azure deployments) can follow the client's model names

@@ -19,20 +19,19 @@ from modelmux.runtime.http.anthropic_routes import anthropic_routes
 from modelmux.runtime.http.fast_lane import FastLane
 from modelmux.runtime.http.openai_routes import openai_routes
 from modelmux.runtime.http.ops_routes import ops_routes
-from modelmux.runtime.http.responses import error_response, plain_error, request_id
+from modelmux.runtime.http.responses import (
+    UNROUTED_HEADERS,
+    error_response,
+    internal_error_message,
+    plain_error,
+    request_id,
+)
 from modelmux.runtime.reload import ConfigWatcher, marker_path
 from modelmux.runtime.services import Services
 from modelmux.security.audit_writer import close_writers
 from modelmux.security.http_guards import install_guards
 
 log = logging.getLogger("modelmux.server")
-
-UNROUTED_HEADERS = {
-    "X-ModelMux-Provider": "",
-    "X-ModelMux-Route": "",
-    "X-ModelMux-Attempts": "0",
-    "X-ModelMux-Cost-USD": "0.000000",  # what nothing routed costs; the cost policy sets the real value
-}
 
 
 def create_app(
@@ -117,4 +116,4 @@ def _install_handlers(app: Quart) -> None:
     @app.errorhandler(Exception)
     async def on_unexpected(error: Exception) -> Response:
         log.exception("unexpected error while serving %s", request_id())
-        return plain_error(500, f"internal error in ModelMux (request {request_id()}); see the server log")
+        return plain_error(500, internal_error_message(request_id()))

@@ -21,6 +21,20 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+def body_too_large(limit: int) -> RequestError:
+    return RequestError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+
+
+def body_too_slow(seconds: float | None) -> RequestError:
+    return RequestError(408, f"the request body did not arrive within {seconds}s", code="request_timeout")
+
+
+def headers_too_large(limit: int) -> RequestError:
+    return RequestError(
+        431, f"the request headers are larger than {limit} bytes", code="request_header_fields_too_large"
+    )
+
+
 def parse_json_body(raw: bytes, *, max_depth: int) -> dict[str, Any]:
     if not raw.strip():
         raise RequestError(400, "the request body is empty; send a JSON object")

@@ -9,8 +9,8 @@ from fnmatch import fnmatchcase
 
 from quart import Quart, Response, current_app, request
 
-from modelmux.errors import RequestError
 from modelmux.plan.models import CorsPlan, Plan
+from modelmux.runtime.ingress import headers_too_large
 from modelmux.security.authenticator import authenticator_for
 
 PIPELINE_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/messages"})  # auth is a policy there
@@ -67,11 +67,7 @@ def install_guards(app: Quart) -> None:
         if plan is None:
             return None
         if header_bytes() > plan.server.max_header_size:
-            raise RequestError(
-                431,
-                f"the request headers are larger than {plan.server.max_header_size} bytes",
-                code="request_header_fields_too_large",
-            )
+            raise headers_too_large(plan.server.max_header_size)
         origin = request.headers.get("origin")
         if request.method == "OPTIONS" and origin and request.headers.get("access-control-request-method"):
             return preflight(plan.server.cors, origin) if plan.server.cors else None

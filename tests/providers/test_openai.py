@@ -346,4 +346,4 @@ async def test_built_requests_reuse_parsed_urls_up_to_a_bound(monkeypatch: pytes
     for index in range(5):
         built = a.request(f"http://127.0.0.1:9/v1/x{index}", {})
         assert built.url.path == f"/v1/x{index}"
-    assert len(a.__dict__["_parsed_urls"]) == 2
+    assert len(a._parsed_urls) == 2

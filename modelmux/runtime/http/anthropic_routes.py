@@ -22,7 +22,7 @@ from modelmux.frontdoor.anthropic_request import estimate_input_tokens, to_opena
 from modelmux.frontdoor.anthropic_response import anthropic_error_body, new_message_id, to_anthropic_message
 from modelmux.frontdoor.anthropic_stream import AnthropicStreamTranslator, anthropic_events, message_events
 from modelmux.runtime.http.openai_routes import SSE_HEADERS, current_plan, lower_headers, read_body, services
-from modelmux.runtime.http.responses import json_response, request_id
+from modelmux.runtime.http.responses import internal_error_message, json_response, request_id
 from modelmux.runtime.ingress import check_chat_request
 from modelmux.runtime.middleware.base import RequestContext
 from modelmux.runtime.outcome import Outcome
@@ -106,4 +106,4 @@ async def on_http_error(error: HTTPException) -> Response:
 @anthropic_routes.errorhandler(Exception)
 async def on_unexpected(error: Exception) -> Response:
     log.exception("unexpected error while serving %s", request_id())
-    return error_response(500, f"internal error in ModelMux (request {request_id()}); see the server log")
+    return error_response(500, internal_error_message(request_id()))

@@ -20,8 +20,15 @@ import orjson
 
 from modelmux.errors import RequestError
 from modelmux.plan.models import Plan
-from modelmux.runtime.http.responses import new_request_id
-from modelmux.runtime.ingress import check_chat_request, check_embeddings_request, parse_json_body
+from modelmux.runtime.http.responses import UNROUTED_HEADERS, internal_error_message, new_request_id
+from modelmux.runtime.ingress import (
+    body_too_large,
+    body_too_slow,
+    check_chat_request,
+    check_embeddings_request,
+    headers_too_large,
+    parse_json_body,
+)
 from modelmux.runtime.middleware.base import RequestContext
 from modelmux.runtime.outcome import Outcome
 from modelmux.runtime.services import Services
@@ -45,12 +52,7 @@ SSE_HEADERS = (
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 )
-UNROUTED = (
-    ("x-modelmux-provider", ""),
-    ("x-modelmux-route", ""),
-    ("x-modelmux-attempts", "0"),
-    ("x-modelmux-cost-usd", "0.000000"),
-)
+UNROUTED = tuple((name.lower(), value) for name, value in UNROUTED_HEADERS.items())
 
 
 class FastLane:
@@ -95,11 +97,7 @@ class _Exchange:
     async def run(self, endpoint: str, check: Callable[[dict[str, Any]], None]) -> None:
         try:
             if self.header_bytes > self.plan.server.max_header_size:
-                raise RequestError(
-                    431,
-                    f"the request headers are larger than {self.plan.server.max_header_size} bytes",
-                    code="request_header_fields_too_large",
-                )
+                raise headers_too_large(self.plan.server.max_header_size)
             client = self.scope.get("client")
             ctx = RequestContext(
                 self.request_id, self.plan, endpoint, {}, self.headers, client[0] if client else None, self.started
@@ -120,8 +118,7 @@ class _Exchange:
                 raise
         except Exception:
             log.exception("unexpected error while serving %s", self.request_id)
-            message = f"internal error in ModelMux (request {self.request_id}); see the server log"
-            await self._error(RequestError(500, message, type="api_error"))
+            await self._error(RequestError(500, internal_error_message(self.request_id), type="api_error"))
         finally:
             if self.watcher is not None:
                 self.watcher.cancel()
@@ -132,7 +129,7 @@ class _Exchange:
         limit = self.plan.server.max_body_size
         length = self.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            raise _too_large(limit)
+            raise body_too_large(limit)
         raw = bytearray()
         try:
             async with asyncio.timeout(self.lane.body_timeout):
@@ -143,13 +140,11 @@ class _Exchange:
                         raise asyncio.CancelledError
                     raw += message.get("body", b"")
                     if len(raw) > limit:
-                        raise _too_large(limit)
+                        raise body_too_large(limit)
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            raise RequestError(
-                408, f"the request body did not arrive within {self.lane.body_timeout}s", code="request_timeout"
-            ) from None
+            raise body_too_slow(self.lane.body_timeout) from None
         task = asyncio.current_task()
         if task is not None:
             self.watcher = asyncio.ensure_future(self._watch(task))
@@ -216,7 +211,3 @@ class _Exchange:
                 pairs.append((b"access-control-expose-headers", EXPOSED_HEADERS.encode()))
                 pairs.append((b"vary", b"Origin"))
         return pairs
-
-
-def _too_large(limit: int) -> RequestError:
-    return RequestError(413, f"the request body is larger than {limit} bytes", code="request_too_large")

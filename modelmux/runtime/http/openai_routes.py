@@ -12,7 +12,13 @@ from quart import Blueprint, Response, current_app, request
 from modelmux.errors import RequestError
 from modelmux.plan.models import Plan
 from modelmux.runtime.http.responses import error_response, json_response, request_id
-from modelmux.runtime.ingress import check_chat_request, check_embeddings_request, parse_json_body
+from modelmux.runtime.ingress import (
+    body_too_large,
+    body_too_slow,
+    check_chat_request,
+    check_embeddings_request,
+    parse_json_body,
+)
 from modelmux.runtime.middleware.base import RequestContext
 from modelmux.runtime.outcome import Outcome
 from modelmux.runtime.services import Services
@@ -40,23 +46,17 @@ async def read_body(plan: Plan) -> dict[str, Any]:
     limit = plan.server.max_body_size
     length = request.content_length
     if length is not None and length > limit:
-        raise _too_large(limit)
+        raise body_too_large(limit)
     raw = bytearray()
     try:
         async with asyncio.timeout(request.body_timeout):
             async for piece in request.body:
                 raw += piece
                 if len(raw) > limit:
-                    raise _too_large(limit)
+                    raise body_too_large(limit)
     except TimeoutError:
-        raise RequestError(
-            408, f"the request body did not arrive within {request.body_timeout}s", code="request_timeout"
-        ) from None
+        raise body_too_slow(request.body_timeout) from None
     return parse_json_body(bytes(raw), max_depth=plan.server.max_json_depth)
-
-
-def _too_large(limit: int) -> RequestError:
-    return RequestError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
 
 
 def lower_headers() -> dict[str, str]:

@@ -11,6 +11,12 @@ from quart import Response, g, request
 
 from modelmux.errors import RequestError
 
+UNROUTED_HEADERS = {
+    "X-ModelMux-Provider": "",
+    "X-ModelMux-Route": "",
+    "X-ModelMux-Attempts": "0",
+    "X-ModelMux-Cost-USD": "0.000000",  # what nothing routed costs; the cost policy sets the real value
+}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -36,6 +42,10 @@ def request_id() -> str:
 def new_request_id(supplied: str) -> str:
     """The client's id when it is sane (letters, digits, `._:-`, at most 128), else a fresh one."""
     return supplied if REQUEST_ID.match(supplied) else f"req_{os.urandom(16).hex()}"
+
+
+def internal_error_message(request: str) -> str:
+    return f"internal error in ModelMux (request {request}); see the server log"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
